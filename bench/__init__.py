@@ -1,0 +1,1 @@
+"""dorm benchmarks (``make bench``): numbers against peers, not timed tests."""

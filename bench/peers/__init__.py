@@ -1,0 +1,20 @@
+"""Peers: one module per ORM (or raw driver) being measured.
+
+A peer module defines ``PEER``, an instance of a :class:`bench.peers.base.Peer`
+subclass. Add a peer (Django, SQLAlchemy, peewee, djanorm) by adding a module here
+and its name to ``PEER_MODULES``; it runs in the same process, on the same kind of
+database file, with the same rows.
+"""
+from __future__ import annotations
+
+import importlib
+
+#: name -> module, in the order peers run and are printed. "raw" is the baseline.
+PEER_MODULES = {
+    "raw": "bench.peers.raw_sqlite",
+    "dorm": "bench.peers.dorm_peer",
+}
+
+
+def load(name: str):
+    return importlib.import_module(PEER_MODULES[name]).PEER

@@ -1,0 +1,48 @@
+"""Plugin number zero: the kernel registers its own fields, lookups and expressions
+through the same hooks third parties use (one path, not two)."""
+from __future__ import annotations
+
+from dorm.hookspecs import hookimpl
+
+
+@hookimpl
+def dorm_register_field_types(register):
+    from dorm.fields import scalar
+
+    for name in scalar.__all__:
+        obj = getattr(scalar, name)
+        if isinstance(obj, type):
+            register(obj)
+
+
+@hookimpl
+def dorm_register_lookups(register):
+    from dorm import fields as f
+    from dorm import lookups as lk
+
+    for cls in lk.BUILTIN_LOOKUPS:
+        register(None, cls)
+    for field_cls in (f.DateField, f.DateTimeField):
+        for cls in lk.DATE_TRANSFORMS:
+            register(field_cls, cls)
+    register(f.DateTimeField, lk.TruncDateTransform)
+    for field_cls in (f.DateTimeField, f.TimeField):
+        for cls in lk.TIME_TRANSFORMS:
+            register(field_cls, cls)
+    register(f.DateTimeField, lk.TruncTimeTransform)
+    register(f.JSONField, lk.HasKey)
+    for field_cls in (f.CharField, f.TextField):
+        register(field_cls, lk.Lower)
+        register(field_cls, lk.Upper)
+
+
+@hookimpl
+def dorm_register_expressions(register):
+    from dorm import aggregates, functions
+
+    for name in aggregates.__all__:
+        register(getattr(aggregates, name))
+    for name in functions.__all__:
+        obj = getattr(functions, name)
+        if isinstance(obj, type):
+            register(obj, name)

@@ -1,0 +1,19 @@
+"""Model field types. ``dorm.fields.X`` also resolves field classes registered by
+plugins (``dorm_register_field_types``)."""
+from .base import NOT_PROVIDED, ConvertingDescriptor, Field
+from .scalar import *  # noqa: F401,F403
+from .scalar import __all__ as _scalar_all
+
+__all__ = ["Field", "NOT_PROVIDED", "ConvertingDescriptor", *_scalar_all]
+
+
+def __getattr__(name: str):
+    from dorm.plugins import get_registry, missing
+
+    cls = get_registry().field_types.get(name)
+    if cls is not None:
+        return cls
+    err = missing(name)
+    if err is not None:
+        raise err
+    raise AttributeError(f"module 'dorm.fields' has no attribute {name!r}")

@@ -1,0 +1,128 @@
+"""Deleting rows: the collector.
+
+``Collector(using).collect_gen(objs_or_queryset)`` gathers the rows to delete and,
+through relation fields' ``on_delete`` handlers, the rows that depend on them;
+``delete_gen()`` then deletes in dependency order inside one transaction and
+returns ``(total, {"app.Model": count})``. Instance deletes send
+``pre_delete``/``post_delete``; queryset deletes do not (spec).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+class Collector:
+    def __init__(self, using, send_signals=True):
+        self.using = using
+        self.send_signals = send_signals
+        #: model -> {pk: instance or None}; insertion order = discovery order
+        self.data: dict = defaultdict(dict)
+        #: [(model, field, value, pks)] UPDATEs to run before deletes (SET_NULL ...)
+        self.field_updates: list = []
+        #: dependency edges: model -> set of models that must be deleted first
+        self.dependencies: dict = defaultdict(set)
+
+    def add(self, model, instances, source=None):
+        new = []
+        bucket = self.data[model]
+        for obj in instances:
+            pk = obj.pk
+            if pk not in bucket:
+                bucket[pk] = obj
+                new.append(obj)
+        if source is not None and new:
+            self.dependencies[source].add(model)
+        return new
+
+    def collect_gen(self, objs, source=None):
+        """Generator: add ``objs`` (instances) and cascade through reverse relations."""
+        if not objs:
+            return
+        model = type(objs[0])
+        new = self.add(model._meta.concrete_model, objs, source)
+        if not new:
+            return
+        for rel in model._meta.related_objects:
+            handler = getattr(rel, "collect_related_gen", None)
+            if handler is not None:
+                yield from handler(self, new)
+
+    def delete_gen(self):
+        from dorm import signals
+
+        gen = self._delete_all_gen(signals)
+        if len(self.data) == 1 and not self.field_updates and len(next(iter(self.data.values()))) == 1:
+            result = yield from gen
+            return result
+        result = yield ("atomic", self.using, gen)
+        return result
+
+    def _ordered_models(self):
+        models = list(self.data)
+        ordered, seen = [], set()
+
+        def visit(m, stack=()):
+            if m in seen or m in stack:
+                return
+            for dep in self.dependencies.get(m, ()):
+                visit(dep, (*stack, m))
+            seen.add(m)
+            ordered.append(m)
+
+        for m in models:
+            visit(m)
+        return ordered
+
+    def _delete_all_gen(self, signals):
+        conn = yield ("connection", self.using)
+        counts = {}
+        for model, field, value, pks in self.field_updates:
+            yield from _update_field_gen(conn, self.using, model, field, value, pks)
+        for model in self._ordered_models():
+            bucket = self.data[model]
+            if self.send_signals and signals.pre_delete.has_receivers(model):
+                for obj in bucket.values():
+                    yield ("send", signals.pre_delete, model, {"instance": obj, "using": self.using})
+            n = yield from delete_pks_gen(conn, self.using, model, list(bucket))
+            counts[model._meta.label] = counts.get(model._meta.label, 0) + n
+            if self.send_signals and signals.post_delete.has_receivers(model):
+                for obj in bucket.values():
+                    yield ("send", signals.post_delete, model, {"instance": obj, "using": self.using})
+        for model, bucket in self.data.items():
+            for obj in bucket.values():
+                if obj is not None and hasattr(obj, "_meta"):
+                    obj.__dict__[model._meta.pk.attname] = None
+                    obj._state.adding = True
+        counts = {k: v for k, v in counts.items() if v}
+        return sum(counts.values()), counts
+
+
+def delete_pks_gen(conn, using, model, pks):
+    if not pks:
+        return 0
+    meta = model._meta
+    ops = conn.ops
+    table = ops.quote_name(meta.db_table)
+    col = ops.quote_name(meta.pk.column)
+    total = 0
+    size = max(1, (conn.features.max_query_params or 1000) // 1)
+    size = min(size, 1000)
+    for start in range(0, len(pks), size):
+        chunk = pks[start:start + size]
+        sql = f"DELETE FROM {table} WHERE {col} IN ({', '.join([ops.placeholder] * len(chunk))})"
+        params = [meta.pk.get_db_prep_value(pk, conn) for pk in chunk]
+        total += yield ("execute_write", using, sql, params)
+    return total
+
+
+def _update_field_gen(conn, using, model, field, value, pks):
+    meta = model._meta
+    ops = conn.ops
+    table = ops.quote_name(meta.db_table)
+    for start in range(0, len(pks), 1000):
+        chunk = pks[start:start + 1000]
+        sql = (f"UPDATE {table} SET {ops.quote_name(field.column)} = {ops.placeholder} "
+               f"WHERE {ops.quote_name(meta.pk.column)} IN ({', '.join([ops.placeholder] * len(chunk))})")
+        params = [None if value is None else field.get_db_prep_save(value, conn),
+                  *[meta.pk.get_db_prep_value(pk, conn) for pk in chunk]]
+        yield ("execute_write", using, sql, params)

@@ -1,0 +1,105 @@
+"""Turning result rows into model instances, dicts, tuples or scalars.
+
+Each iterable class gets the compiled select list once per query and returns a
+``hydrate(rows, db)`` function specialised for it: per-row work is a ``zip`` and a
+dict update, with converters applied only to the columns that have them.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .base import ModelState
+
+
+def _convert(rows, converters):
+    if not converters:
+        return rows
+    out = []
+    for row in rows:
+        row = list(row)
+        for i, convs in converters:
+            v = row[i]
+            for c in convs:
+                v = c(v)
+            row[i] = v
+        out.append(row)
+    return out
+
+
+class ModelIterable:
+    @staticmethod
+    def hydrator(qs, compiler):
+        select, model_fields, ann_names = compiler.get_select()
+        model = qs.model
+        names = [f.attname for f in model_fields] + ann_names
+        converters = compiler.get_converters([e for e, _ in select])
+        new = model.__new__
+
+        def hydrate(rows, db):
+            rows = _convert(rows, converters)
+            out = []
+            append = out.append
+            for row in rows:
+                obj = new(model)
+                d = dict(zip(names, row))
+                d["_state"] = ModelState(db, False)
+                obj.__dict__ = d
+                append(obj)
+            return out
+        return hydrate
+
+
+class ValuesIterable:
+    @staticmethod
+    def hydrator(qs, compiler):
+        select, _, names = compiler.get_select()
+        converters = compiler.get_converters([e for e, _ in select])
+
+        def hydrate(rows, db):
+            return [dict(zip(names, row)) for row in _convert(rows, converters)]
+        return hydrate
+
+
+class ValuesListIterable:
+    @staticmethod
+    def hydrator(qs, compiler):
+        select, _, _ = compiler.get_select()
+        converters = compiler.get_converters([e for e, _ in select])
+
+        def hydrate(rows, db):
+            if not converters:
+                return [tuple(r) for r in rows] if rows and not isinstance(rows[0], tuple) else list(rows)
+            return [tuple(r) for r in _convert(rows, converters)]
+        return hydrate
+
+
+class FlatValuesListIterable:
+    @staticmethod
+    def hydrator(qs, compiler):
+        select, _, _ = compiler.get_select()
+        converters = compiler.get_converters([e for e, _ in select])
+        convs = converters[0][1] if converters else ()
+
+        def hydrate(rows, db):
+            if not convs:
+                return [r[0] for r in rows]
+            out = []
+            for r in rows:
+                v = r[0]
+                for c in convs:
+                    v = c(v)
+                out.append(v)
+            return out
+        return hydrate
+
+
+class NamedValuesListIterable:
+    @staticmethod
+    def hydrator(qs, compiler):
+        select, _, names = compiler.get_select()
+        converters = compiler.get_converters([e for e, _ in select])
+        Row = namedtuple("Row", names, rename=True)
+
+        def hydrate(rows, db):
+            return [Row._make(r) for r in _convert(rows, converters)]
+        return hydrate

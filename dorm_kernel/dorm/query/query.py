@@ -1,0 +1,536 @@
+"""``Query``: the SQL-independent description of one SELECT/UPDATE/DELETE.
+
+A QuerySet owns a Query and clones it on every chained call. Every name a user
+passes (filter keys, ``order_by``, ``values``, ``F()``, aggregate arguments,
+``update()`` keywords) is resolved here against the model *before* any SQL is
+built: an unknown name raises ``FieldError`` naming the model, the name and the
+valid choices. Hostile strings never reach SQL because identifiers only come
+from field objects, never from the user's text.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections import namedtuple
+
+from dorm.exceptions import FieldDoesNotExist, FieldError
+from dorm.expressions import Col, F, OrderBy, Ref, Value
+from dorm.lookups import In, IsNull, KeyTransform, Lookup, Transform
+
+from .where import AND, OR, Q, WhereNode
+
+LOOKUP_SEP = "__"
+_NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: One hop of a relation path, produced by relation fields' ``path_infos``.
+#: ``join_cols`` = ((column on the left table, column on the right table), ...).
+PathInfo = namedtuple("PathInfo", "to_opts join_cols nullable m2m join_field target_field")
+
+
+class BaseTable:
+    join_type = None
+    parent_alias = None
+
+    def __init__(self, table_name, alias):
+        self.table_name, self.alias = table_name, alias
+
+    def as_sql(self, compiler, connection):
+        qn = compiler.quote_name
+        if self.alias == self.table_name:
+            return qn(self.table_name), []
+        return f"{qn(self.table_name)} {qn(self.alias)}", []
+
+
+class Join:
+    INNER, LOUTER = "INNER JOIN", "LEFT OUTER JOIN"
+
+    def __init__(self, table_name, parent_alias, alias, join_type, join_cols, nullable,
+                 join_field=None, extra_condition=None):
+        self.table_name, self.parent_alias, self.alias = table_name, parent_alias, alias
+        self.join_type, self.join_cols, self.nullable = join_type, join_cols, nullable
+        self.join_field = join_field
+        self.extra_condition = extra_condition
+
+    def identity(self):
+        return (self.table_name, self.parent_alias, self.join_cols, id(self.extra_condition))
+
+    def as_sql(self, compiler, connection):
+        qn = compiler.quote_name
+        conds = [f"{qn(self.parent_alias)}.{qn(lc)} = {qn(self.alias)}.{qn(rc)}"
+                 for lc, rc in self.join_cols]
+        params = []
+        if self.extra_condition is not None:
+            sql, params = compiler.compile(self.extra_condition)
+            if sql:
+                conds.append(sql)
+        return (f"{self.join_type} {qn(self.table_name)} {qn(self.alias)} "
+                f"ON ({' AND '.join(conds)})", params)
+
+
+def _choices(opts, extra=()) -> str:
+    names = sorted({f.name for f in opts.get_fields()} | {"pk"} | set(extra))
+    return ", ".join(names)
+
+
+class Query:
+    """See the module docstring. Attributes are plain data; ``clone()`` copies them."""
+
+    def __init__(self, model):
+        self.model = model
+        self.alias_map: dict = {}
+        self.where = WhereNode()
+        self.having = WhereNode()
+        self.order_by: tuple = ()
+        self.default_ordering = True
+        self.standard_ordering = True
+        self.low_mark, self.high_mark = 0, None
+        self.distinct = False
+        self.distinct_fields: tuple = ()
+        self.select = None            # [(name, expr)] for values(); None = model columns
+        self.values_mode = False
+        self.annotations: dict = {}
+        self.annotation_select_mask = None  # names of annotations to select (None = all)
+        self.group_by = None          # None, or tuple of expressions
+        self.deferred = (frozenset(), True)
+        self.select_for_update = False
+        self.select_for_update_nowait = False
+        self.select_for_update_skip_locked = False
+        self.select_for_update_of = ()
+        self.select_related = False
+        self.is_empty = False
+        self.ctes: dict = {}
+        self.subquery = False
+        self.outer_query = None
+        self.combinator = None
+        self.combined_queries: tuple = ()
+        self.combinator_all = False
+        self.alias_prefix = "T"
+
+    # ---- cloning -----------------------------------------------------------------------
+    def clone(self):
+        obj = copy.copy(self)
+        obj.alias_map = dict(self.alias_map)
+        obj.where = self.where.clone()
+        obj.having = self.having.clone()
+        obj.annotations = dict(self.annotations)
+        obj.ctes = dict(self.ctes)
+        if isinstance(self.select_related, dict):
+            obj.select_related = copy.deepcopy(self.select_related)
+        return obj
+
+    # ---- aliases and joins -----------------------------------------------------------------
+    @property
+    def base_alias(self):
+        return self.get_initial_alias()
+
+    def get_initial_alias(self):
+        if not self.alias_map:
+            table = self.model._meta.db_table
+            alias = table if not self.subquery else f"{table}_sub"
+            self.alias_map[alias] = BaseTable(table, alias)
+            return alias
+        return next(iter(self.alias_map))
+
+    def join(self, join: Join, reuse=True):
+        for alias, existing in self.alias_map.items():
+            if isinstance(existing, Join) and reuse and existing.identity() == join.identity():
+                if join.join_type == Join.INNER and existing.join_type == Join.LOUTER and not existing.nullable:
+                    existing.join_type = Join.INNER
+                return alias
+        alias = f"{self.alias_prefix}{len(self.alias_map)}"
+        join.alias = alias
+        if self.alias_map.get(join.parent_alias) is not None:
+            parent = self.alias_map[join.parent_alias]
+            if parent.join_type == Join.LOUTER:
+                join.join_type = Join.LOUTER
+        self.alias_map[alias] = join
+        return alias
+
+    def setup_joins(self, names, allow_joins=True, reuse=True):
+        """Walk ``names`` from the base model, joining across relations. Returns
+        ``(field, alias, rest)``: the last field reached, the alias of the table it
+        lives on, and the names left over (transforms and lookups). Raises
+        ``FieldError`` naming the model and the valid choices for an unknown name."""
+        opts = self.model._meta
+        alias = self.get_initial_alias()
+        for i, name in enumerate(names):
+            if not _NAME_PART.match(name):
+                raise FieldError(
+                    f"{opts.model.__name__}: invalid name {name!r} in "
+                    f"{LOOKUP_SEP.join(names)!r}; choices are: {_choices(opts)}")
+            try:
+                field = opts.pk if name == "pk" else opts.get_field(name)
+            except FieldDoesNotExist:
+                extra = self.annotations if opts is self.model._meta else ()
+                raise FieldError(
+                    f"Cannot resolve keyword {name!r} into field of {opts.model.__name__}. "
+                    f"Choices are: {_choices(opts, extra)}") from None
+            rest = names[i + 1:]
+            if not rest or not getattr(field, "is_relation", False):
+                return field, alias, rest
+            target_opts = field.related_model._meta
+            if rest[0] != "pk" and not _has_field(target_opts, rest[0]):
+                return field, alias, rest  # a lookup on the relation itself (author__in=...)
+            if not allow_joins:
+                raise FieldError(f"joined field references are not permitted here: {LOOKUP_SEP.join(names)}")
+            for path in field.path_infos:
+                multi = path.nullable or path.m2m
+                alias = self.join(Join(path.to_opts.db_table, alias, None,
+                                       Join.LOUTER if multi else Join.INNER,
+                                       path.join_cols, multi, path.join_field), reuse=reuse)
+            opts = target_opts
+        raise FieldError("empty field path")
+
+    # ---- references ------------------------------------------------------------------
+    def resolve_ref(self, name, allow_joins=True, summarize=False):
+        """Resolve ``F(name)``: an annotation, or a field path with optional transforms."""
+        if name in self.annotations:
+            expr = self.annotations[name]
+            if summarize or (self.group_by is not None and expr.contains_aggregate):
+                return Ref(name, expr)
+            return expr
+        parts = name.split(LOOKUP_SEP)
+        field, alias, rest = self.setup_joins(parts, allow_joins)
+        col = self._col(field, alias)
+        for tname in rest:
+            col = self._transform(col, tname, name)
+        return col
+
+    def _col(self, field, alias):
+        if not field.concrete or getattr(field, "column", None) is None:
+            target = getattr(field, "target_field_for_reverse", None)
+            if target is not None:
+                return target(self, alias)
+            raise FieldError(f"{field.name!r} of {field.model.__name__} has no column here")
+        return Col(alias, field)
+
+    def _transform(self, lhs, name, full):
+        out_field = lhs.output_field
+        cls = out_field.get_lookup(name) if out_field is not None else None
+        if cls is not None and issubclass(cls, Transform):
+            return cls(lhs)
+        if out_field is not None and out_field.get_internal_type() == "JSONField":
+            return KeyTransform(name, lhs)
+        raise FieldError(
+            f"Unsupported transform {name!r} in {full!r} for "
+            f"{type(out_field).__name__}; valid transforms: {_valid(out_field, Transform)}")
+
+    # ---- filters ---------------------------------------------------------------------
+    def build_where_node(self, q, negated=False) -> WhereNode:
+        if not isinstance(q, Q):
+            q = Q(q)
+        node = WhereNode(connector=q.connector, negated=q.negated)
+        branch_negated = negated ^ q.negated
+        for child in q.children:
+            if isinstance(child, Q):
+                node.children.append(self.build_where_node(child, branch_negated))
+            elif isinstance(child, tuple):
+                node.children.append(self.build_filter(child[0], child[1], branch_negated))
+            elif getattr(child, "conditional", False):
+                node.children.append(child.resolve_expression(self))
+            else:
+                raise TypeError(f"filter() arguments must be Q objects or keyword lookups, got {child!r}")
+        return node
+
+    def add_q(self, q):
+        node = self.build_where_node(q)
+        if node.contains_aggregate or _mentions_aggregate(node):
+            self.having = self.having.add(node, AND)
+        else:
+            self.where = self.where.add(node, AND)
+
+    def build_filter(self, key, value, negated=False):
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"filter keyword must be a non-empty string, got {key!r}")
+        parts = key.split(LOOKUP_SEP)
+        if parts[0] in self.annotations:
+            lhs = self.annotations[parts[0]]  # the expression itself: HAVING can't use aliases
+            rest = parts[1:]
+        else:
+            field, alias, rest = self.setup_joins(parts)
+            lhs = None
+            if getattr(field, "is_relation", False) and not getattr(field, "concrete", True):
+                lhs = field.target_field_for_reverse(self, alias)
+            elif getattr(field, "many_to_many", False):
+                lhs = field.target_field_for_reverse(self, alias)
+            else:
+                lhs = self._col(field, alias)
+        lookup = self.build_lookup(lhs, rest, value, key)
+        if negated and not isinstance(lookup, IsNull) and _nullable(lhs):
+            return WhereNode([lookup, IsNull(lookup.lhs, False)], AND)
+        return lookup
+
+    def build_lookup(self, lhs, names, value, key) -> Lookup:
+        names = list(names) or ["exact"]
+        *transforms, last = names
+        for t in transforms:
+            lhs = self._transform(lhs, t, key)
+        field = lhs.output_field
+        cls = field.get_lookup(last) if field is not None else None
+        if cls is not None and issubclass(cls, Transform):
+            lhs, cls = cls(lhs), None
+            field = lhs.output_field
+            cls = field.get_lookup("exact")
+        elif cls is None and field is not None and field.get_internal_type() == "JSONField":
+            lhs = KeyTransform(last, lhs)
+            cls = lhs.output_field.get_lookup("exact")
+        if cls is None:
+            raise FieldError(
+                f"Unsupported lookup {last!r} in {key!r} for {type(field).__name__} "
+                f"{getattr(field, 'name', '')!r} of {self.model.__name__}; "
+                f"valid lookups: {_valid(field, Lookup)}")
+        value = self.resolve_lookup_value(value)
+        if value is None and cls.lookup_name not in ("exact", "iexact", "isnull"):
+            raise ValueError(f"{key}: None is only allowed with exact/iexact lookups (use isnull)")
+        if value is None and cls.lookup_name == "iexact":
+            return IsNull(lhs, True)
+        return cls(lhs, value)
+
+    def resolve_lookup_value(self, value):
+        if hasattr(value, "_meta") and hasattr(value, "pk") and not isinstance(value, type):
+            return value.pk
+        if hasattr(value, "query") and hasattr(value, "_iterable_class"):
+            from dorm.expressions import Subquery
+
+            sub = value.query.clone()
+            if sub.select is None:
+                sub.set_values(["pk"])
+            return Subquery(sub).resolve_expression(self)
+        if hasattr(value, "resolve_expression"):
+            return value.resolve_expression(self)
+        if isinstance(value, (list, tuple)) and any(hasattr(v, "resolve_expression") for v in value):
+            return type(value)(self.resolve_lookup_value(v) for v in value)
+        return value
+
+    # ---- ordering ------------------------------------------------------------------
+    def add_ordering(self, *items):
+        resolved = []
+        for item in items:
+            if isinstance(item, str):
+                if item == "?":
+                    from dorm.expressions import Func
+
+                    resolved.append(OrderBy(_Random()))
+                    continue
+                desc = item.startswith("-")
+                name = item[1:] if desc or item.startswith("+") else item
+                expr = self._order_ref(name)
+                resolved.append(OrderBy(expr, descending=desc))
+            elif isinstance(item, OrderBy):
+                resolved.append(item.resolve_expression(self))
+            elif hasattr(item, "resolve_expression"):
+                resolved.append(OrderBy(item.resolve_expression(self)))
+            else:
+                raise TypeError(f"order_by() takes field names or expressions, got {item!r}")
+        self.order_by = tuple(resolved)
+
+    def _order_ref(self, name):
+        if name in self.annotations:
+            return Ref(name, self.annotations[name]) if self._is_selected(name) else self.annotations[name]
+        if self.select is not None:
+            for sel_name, expr in self.select:
+                if sel_name == name:
+                    return expr
+        field, alias, rest = self.setup_joins(name.split(LOOKUP_SEP))
+        if getattr(field, "many_to_many", False) or not getattr(field, "concrete", True):
+            col = field.target_field_for_reverse(self, alias)
+        else:
+            col = self._col(field, alias)
+        for t in rest:
+            col = self._transform(col, t, name)
+        return col
+
+    def _is_selected(self, name):
+        return self.annotation_select_mask is None or name in self.annotation_select_mask
+
+    def default_order(self):
+        """The ordering in effect: explicit, else ``Meta.ordering`` (if allowed)."""
+        if self.order_by:
+            return self.order_by
+        if self.group_by is not None:
+            return ()  # Meta.ordering is not applied to GROUP BY queries (Django 3.1+)
+        if self.default_ordering and self.model._meta.ordering:
+            cached = self.model._meta.__dict__.get("_resolved_ordering")
+            q = self.clone()
+            q.add_ordering(*self.model._meta.ordering)
+            return q.order_by if cached is None else cached
+        return ()
+
+    # ---- annotations and values -------------------------------------------------------
+    def add_annotation(self, name, expr, select=True):
+        if not _NAME_PART.match(name):
+            raise ValueError(f"annotation name {name!r} must be an identifier")
+        try:
+            self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            pass
+        else:
+            raise ValueError(f"The annotation {name!r} conflicts with a field on {self.model.__name__}.")
+        if isinstance(expr, str):
+            expr = F(expr)
+        if not hasattr(expr, "resolve_expression"):
+            raise TypeError(f"annotate({name}=...) needs an expression, got {expr!r}")
+        resolved = expr.resolve_expression(self, summarize=False)
+        self.annotations[name] = resolved
+        if select:
+            if self.annotation_select_mask is not None:
+                self.annotation_select_mask = self.annotation_select_mask | {name}
+        else:
+            mask = self.annotation_select_mask
+            if mask is None:
+                mask = set(self.annotations) - {name}
+            self.annotation_select_mask = set(mask) - {name}
+        if resolved.contains_aggregate:
+            self.set_group_by()
+        return resolved
+
+    def set_group_by(self):
+        """GROUP BY the selected non-aggregate columns (values() or model columns)."""
+        self.group_by = True
+
+    def set_values(self, names, expressions=None):
+        """Select ``names`` (fields, paths, annotations); ``[]`` = all concrete fields."""
+        self.values_mode = True
+        select = []
+        for name, expr in (expressions or {}).items():
+            self.add_annotation(name, expr)
+        if not names:
+            names = [f.attname for f in self.model._meta.concrete_fields]
+            names += [n for n in self.annotations if self._is_selected(n) and n not in names]
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"values() takes field names, got {name!r}")
+            if name in self.annotations:
+                select.append((name, Ref(name, self.annotations[name])))
+                continue
+            select.append((name, self._values_ref(name)))
+        self.select = select
+        # annotations not named explicitly are no longer selected
+        self.annotation_select_mask = {n for n, e in select if isinstance(e, Ref)}
+        if self.group_by is not None:
+            self.group_by = True
+
+    def _values_ref(self, name):
+        opts = self.model._meta
+        try:
+            f = opts.get_field(name)
+            if f.concrete and getattr(f, "column", None):
+                return Col(self.get_initial_alias(), f)
+        except FieldDoesNotExist:
+            pass
+        return self.resolve_ref(name)
+
+    def single_output_field(self):
+        if self.select:
+            return self.select[0][1].output_field
+        return self.model._meta.pk
+
+    def clear_select_for_exists(self):
+        self.select = [("a", Value(1))]
+        self.values_mode = True
+        self.order_by = ()
+        self.default_ordering = False
+        self.annotation_select_mask = set()
+
+    def resolve_outer_refs(self):
+        """OuterRef inside filters were resolved when the filter was added; nothing
+        more to do for subqueries built from QuerySets."""
+
+    # ---- deferred loading ------------------------------------------------------------
+    def add_deferred(self, names):
+        current, defer = self.deferred
+        if defer:
+            self.deferred = (current | frozenset(names), True)
+        else:
+            self.deferred = (current - frozenset(names), False)
+
+    def add_immediate(self, names):
+        self.deferred = (frozenset(names), False)
+
+    def loaded_fields(self):
+        """Concrete fields to select for model instances (PK always kept)."""
+        opts = self.model._meta
+        names, defer = self.deferred
+        fields = opts.concrete_fields
+        if not names:
+            return fields
+        if defer:
+            return [f for f in fields if f.primary_key or (f.name not in names and f.attname not in names)]
+        return [f for f in fields if f.primary_key or f.name in names or f.attname in names]
+
+    # ---- limits ------------------------------------------------------------------------
+    def set_limits(self, low=None, high=None):
+        if high is not None:
+            if self.high_mark is not None:
+                high = min(self.high_mark, self.low_mark + high)
+            else:
+                high = self.low_mark + high
+            self.high_mark = high
+        if low is not None:
+            if self.high_mark is not None:
+                self.low_mark = min(self.high_mark, self.low_mark + low)
+            else:
+                self.low_mark = self.low_mark + low
+        if self.low_mark == self.high_mark:
+            self.is_empty = True
+
+    @property
+    def is_sliced(self):
+        return self.low_mark != 0 or self.high_mark is not None
+
+    def has_joins(self):
+        return len(self.alias_map) > 1
+
+
+class _Random:
+    """``order_by("?")``."""
+
+    contains_aggregate = False
+
+    def resolve_expression(self, *a, **k):
+        return self
+
+    def get_group_by_cols(self):
+        return []
+
+    def as_sql(self, compiler, connection):
+        return connection.ops.random_function_sql(), []
+
+
+def _has_field(opts, name) -> bool:
+    try:
+        opts.get_field(name)
+        return True
+    except FieldDoesNotExist:
+        return False
+
+
+def _nullable(expr) -> bool:
+    target = getattr(expr, "target", None)
+    if target is not None:
+        return bool(getattr(target, "null", False))
+    lhs = getattr(expr, "lhs", None)
+    return _nullable(lhs) if lhs is not None else False
+
+
+def _mentions_aggregate(node) -> bool:
+    for c in node.children:
+        if isinstance(c, WhereNode):
+            if _mentions_aggregate(c):
+                return True
+        elif getattr(c, "contains_aggregate", False) or getattr(getattr(c, "lhs", None), "contains_aggregate", False):
+            return True
+        elif isinstance(getattr(c, "lhs", None), Ref):
+            return True
+    return False
+
+
+def _valid(field, kind) -> str:
+    if field is None:
+        return "(none)"
+    from dorm.lookups import lookup_table
+
+    return ", ".join(sorted(n for n, c in lookup_table(type(field)).items() if issubclass(c, kind)))
+
+
+__all__ = ["Query", "PathInfo", "Join", "BaseTable", "LOOKUP_SEP", "In", "OR"]

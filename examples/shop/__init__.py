@@ -1,0 +1,1 @@
+"""The example app of the dorm demo (listed in ``INSTALLED_APPS`` as ``"shop"``)."""

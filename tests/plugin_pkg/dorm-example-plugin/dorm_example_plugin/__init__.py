@@ -1,0 +1,1 @@
+"""dorm-example-plugin: a third-party dorm plugin used by dorm's own test suite."""
