@@ -5,6 +5,7 @@ This module only re-exports. Names provided by plugins (``dorm.HStoreField``,
 the error names the distribution to install.
 """
 from dorm.hookspecs import hookimpl
+import dorm.plugins  # installs the import hook for plugin-provided paths (dorm.tree ...)
 from dorm import exceptions, signals, validators
 from dorm.exceptions import *  # noqa: F401,F403
 from dorm.conf import configure, parse_database_url, settings
@@ -14,9 +15,11 @@ from dorm.expressions import (Case, Col, CombinedExpression, Exists, Expression,
                               Func, OrderBy, OuterRef, RawSQL, Subquery, Value, When)
 from dorm.aggregates import Aggregate, Avg, Count, Max, Min, StdDev, Sum, Variance
 from dorm.functions import *  # noqa: F401,F403
+from dorm.window import *  # noqa: F401,F403
 from dorm.lookups import Lookup, Transform, register_lookup, unregister_lookup
 from dorm.query.where import Q
 from dorm.query.cte import CTE
+from dorm.query.filtered_relation import FilteredRelation
 from dorm.models import BaseManager, Manager, Model, QuerySet, RawQuerySet
 from dorm.models.indexes import CheckConstraint, Index, UniqueConstraint
 from dorm.signals import post_delete, post_save, pre_delete, pre_save, receiver
@@ -24,17 +27,15 @@ from dorm.validators import *  # noqa: F401,F403
 from dorm import transaction
 from dorm.db import connections, create_tables, drop_tables
 
-CASCADE = "CASCADE"
-PROTECT = "PROTECT"
-RESTRICT = "RESTRICT"
-SET_NULL = "SET NULL"
-SET_DEFAULT = "SET DEFAULT"
-DO_NOTHING = "NO ACTION"
+from dorm.fields.related import CASCADE, DO_NOTHING, PROTECT, RESTRICT, SET, SET_DEFAULT, SET_NULL
+from dorm.models.prefetch import Prefetch, aprefetch_related_objects, prefetch_related_objects
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
     from dorm.plugins import get_registry, missing
 
     reg = get_registry()

@@ -7,10 +7,11 @@ from dorm.hookspecs import hookimpl
 
 @hookimpl
 def dorm_register_field_types(register):
+    from dorm import fields
     from dorm.fields import scalar
 
-    for name in scalar.__all__:
-        obj = getattr(scalar, name)
+    for name in [*scalar.__all__, *fields.RELATION_FIELDS]:
+        obj = getattr(fields, name)
         if isinstance(obj, type):
             register(obj)
 
@@ -38,10 +39,12 @@ def dorm_register_lookups(register):
 
 @hookimpl
 def dorm_register_expressions(register):
-    from dorm import aggregates, functions
+    from dorm import aggregates, functions, window
 
     for name in aggregates.__all__:
         register(getattr(aggregates, name))
+    for name in window.__all__:
+        register(getattr(window, name))
     for name in functions.__all__:
         obj = getattr(functions, name)
         if isinstance(obj, type):

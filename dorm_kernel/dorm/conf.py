@@ -20,17 +20,20 @@ Contract (spec core.md §1):
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dorm.exceptions import ImproperlyConfigured
+from dorm.plugins import manager as _plugin_manager  # also installs the dorm.* import hook
 
 __all__ = [
     "DEFAULTS", "Settings", "SettingsSource", "autodiscover_apps", "configure", "discover",
@@ -162,10 +165,49 @@ class Settings:
         """Forget every setting and the discovery state (tests). Subscribers are kept."""
         changed = frozenset(k for k in self.__dict__ if k.isupper()) | {"DATABASES"}
         self._clear()
-        from dorm.plugins import manager
-
-        manager.notify_reset()
+        _plugin_manager.notify_reset()
         self._notify(changed)
+
+    def _snapshot(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k.isupper()}
+        state.update({k: self.__dict__[k] for k in ("_configured", "_discovery_done", "source")})
+        state["_explicit"] = set(self._explicit)
+        return state
+
+    def _restore(self, state: dict) -> None:
+        before = {k for k in self.__dict__ if k.isupper()}
+        for key in before:
+            del self.__dict__[key]
+        self.__dict__.update(state)
+        self.__dict__["_explicit"] = set(state["_explicit"])
+        self.__dict__["_discovering"] = False
+        changed = frozenset(before | {k for k in state if k.isupper()})
+        _plugin_manager.notify_reset()
+        if self._configured:
+            _plugin_manager.notify_configured(self)
+        self._notify(changed)
+
+    @contextlib.contextmanager
+    def override(self, **kwargs: Any) -> Iterator[Settings]:
+        """Within the block, ``configure(**kwargs)``; afterwards the previous settings
+        (and configured state) are restored and subscribers notified (tests)."""
+        state = self._snapshot()
+        try:
+            self.configure(**kwargs)
+            yield self
+        finally:
+            self._restore(state)
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[Settings]:
+        """Within the block, settings start unconfigured (as after ``reset()``);
+        afterwards the previous settings are restored (tests)."""
+        state = self._snapshot()
+        try:
+            self.reset()
+            yield self
+        finally:
+            self._restore(state)
 
     def _notify(self, changed: frozenset[str]) -> None:
         for cb in list(self._subscribers):
@@ -237,11 +279,9 @@ class Settings:
         d["_configured"] = True
         changed = frozenset(values)
         self._notify(changed)
-        from dorm.plugins import manager
-
-        if "PLUGINS" in changed and manager._pm is not None:
-            manager.reload()
-        manager.notify_configured(self)
+        if "PLUGINS" in changed and _plugin_manager._pm is not None:
+            _plugin_manager.reload()
+        _plugin_manager.notify_configured(self)
 
 
 def _normalise(key: str, value: Any) -> Any:
@@ -322,7 +362,7 @@ def _pg_param(key: str, raw: str) -> Any:
     raise AssertionError(key)
 
 
-def _server_parts(parts, default_port: int | None = None) -> dict[str, Any]:
+def _server_parts(parts) -> dict[str, Any]:
     out: dict[str, Any] = {"NAME": unquote(parts.path.lstrip("/"))}
     if parts.username:
         out["USER"] = unquote(parts.username)
@@ -341,8 +381,6 @@ def _server_parts(parts, default_port: int | None = None) -> dict[str, Any]:
         raise ImproperlyConfigured(f"Database URL has an invalid port: {exc}") from None
     if port is not None:
         out["PORT"] = port
-    elif default_port is not None and host:
-        out["PORT"] = default_port
     return out
 
 
@@ -435,8 +473,7 @@ def parse_database_url(url: str) -> dict[str, Any]:
 
 # ---- discovery --------------------------------------------------------------------------
 SKIP_DIRS = frozenset(
-    "venv .venv env .env site-packages __pycache__ .git .hg .tox dist build node_modules "
-    "migrations .mypy_cache .ruff_cache .pytest_cache".split()
+    ["venv", ".venv", "env", ".env", "site-packages", "__pycache__", ".git", ".hg", ".tox", "dist", "build", "node_modules", "migrations", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
 )
 
 

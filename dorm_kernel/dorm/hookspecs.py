@@ -114,8 +114,12 @@ def dorm_register_modules(register):
 def dorm_register_commands(cli):
     """Add commands to the ``dorm`` command line.
 
-    ``cli`` is the root ``click.Group``; call ``cli.add_command(cmd)``. Runs once when
-    the CLI starts. A command name already taken is reported as a clash.
+    ``cli`` is a ``click.Group``: call ``cli.add_command(cmd)`` or use ``@cli.command()``;
+    its commands are added to the root ``dorm`` group. Each plugin gets its own group,
+    so dorm knows which plugin added which command. Runs once, when the CLI first looks
+    up a command. A command name already taken is reported as a clash naming both
+    plugins (the earlier one is kept). Use ``dorm.cli.settings_option`` /
+    ``dorm.cli.load_settings()`` to honour ``--settings``.
     """
 
 
@@ -123,9 +127,11 @@ def dorm_register_commands(cli):
 def dorm_configure(settings):
     """Read this plugin's own settings.
 
-    ``settings`` is ``dorm.settings`` after ``dorm.configure()``; historic, so a
-    plugin registered after configuration still sees it. Raise
-    ``ImproperlyConfigured`` naming the setting when a value is wrong.
+    ``settings`` is ``dorm.settings`` after ``dorm.configure()`` (runs after every
+    call). Historic: a plugin registered after configuration is called once, with the
+    current settings. Read optional settings with ``getattr(settings, NAME, default)``;
+    raise ``ImproperlyConfigured`` naming the setting when a value is wrong (it
+    propagates out of ``configure()``).
     """
 
 

@@ -54,10 +54,25 @@ from dorm.db.utils import DEFAULT_DB_ALIAS
 from dorm.exceptions import NotSupportedError, TransactionManagementError
 
 __all__ = [
-    "Atomic", "AsyncAtomic", "aatomic", "aget_rollback", "aon_commit", "aon_rollback",
-    "aset_rollback", "asavepoint", "asavepoint_commit", "asavepoint_rollback", "atomic",
-    "get_connection", "get_rollback", "on_commit", "on_rollback", "savepoint",
-    "savepoint_commit", "savepoint_rollback", "set_rollback",
+    "AsyncAtomic",
+    "Atomic",
+    "aatomic",
+    "aget_rollback",
+    "aon_commit",
+    "aon_rollback",
+    "asavepoint",
+    "asavepoint_commit",
+    "asavepoint_rollback",
+    "aset_rollback",
+    "atomic",
+    "get_connection",
+    "get_rollback",
+    "on_commit",
+    "on_rollback",
+    "savepoint",
+    "savepoint_commit",
+    "savepoint_rollback",
+    "set_rollback",
 ]
 
 logger = logging.getLogger("dorm.transaction")
@@ -67,8 +82,16 @@ _SID = re.compile(r"^s_[0-9a-f]+$")
 class _Level:
     """One active atomic block on one connection."""
 
-    __slots__ = ("sid", "outermost", "rollback_only", "poisoned", "commit_cbs", "rollback_cbs",
-                 "test", "run_on_commit")
+    __slots__ = (
+        "commit_cbs",
+        "outermost",
+        "poisoned",
+        "rollback_cbs",
+        "rollback_only",
+        "run_on_commit",
+        "sid",
+        "test",
+    )
 
     def __init__(self, sid, outermost):
         self.sid = sid
@@ -179,7 +202,7 @@ def _exit_plan(backend, level, exc):
             if backend.in_transaction:
                 try:
                     yield ("rollback", ())
-                except Exception as err:
+                except Exception as err:  # noqa: BLE001 - logged; the connection is closed
                     logger.error("rollback failed on alias %r: %s", backend.alias, err)
                     yield ("close", ())
                     if not exc:
@@ -192,10 +215,10 @@ def _exit_plan(backend, level, exc):
             )
         try:
             yield ("commit", ())
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - re-raised by the caller
             try:
                 yield ("rollback", ())
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - rollback failed too: drop the connection
                 yield ("close", ())
             return "rollback", level.rollback_cbs, err
         return "commit", level.commit_cbs, None
@@ -207,7 +230,7 @@ def _exit_plan(backend, level, exc):
                 try:
                     yield ("savepoint_rollback", (level.sid,))
                     yield ("savepoint_release", (level.sid,))
-                except BaseException as err:
+                except BaseException as err:  # noqa: BLE001 - re-raised by the caller
                     parent.rollback_only = parent.poisoned = True
                     parent.rollback_cbs.extend(level.rollback_cbs)
                     return "rollback", [], (None if exc else err)
@@ -215,7 +238,7 @@ def _exit_plan(backend, level, exc):
             return "rollback", level.rollback_cbs, error
         try:
             yield ("savepoint_release", (level.sid,))
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - re-raised by the caller
             parent.rollback_only = parent.poisoned = True
             parent.rollback_cbs.extend(level.rollback_cbs)
             return "rollback", [], err
@@ -239,7 +262,7 @@ def _drive(plan, backend):
             name, args = action
             try:
                 getattr(backend, name)(*args)
-            except BaseException as err:
+            except BaseException as err:  # noqa: BLE001 - handed to the plan
                 action = plan.throw(err)
             else:
                 action = plan.send(None)
@@ -255,7 +278,7 @@ async def _adrive(plan, backend):
             name, args = action
             try:
                 await getattr(backend, "a" + name)(*args)
-            except BaseException as err:
+            except BaseException as err:  # noqa: BLE001 - handed to the plan
                 action = plan.throw(err)
             else:
                 action = plan.send(None)
@@ -412,7 +435,7 @@ class AsyncAtomic:
         try:
             level = await _adrive(_enter_plan(backend, self.durable, self.savepoint, self._test,
                                               self._run_on_commit), backend)
-        except BaseException:
+        except BaseException:  # cleaned up, then re-raised
             if token is not None:
                 _unpin(token, backend.alias)
                 await connections.release_pinned(backend)

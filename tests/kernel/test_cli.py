@@ -5,13 +5,13 @@ import json
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
-
-import dorm.plugins as plugins
+from dorm import plugins
 from dorm.cli import build_cli
 from dorm.conf import settings
 from dorm.hookspecs import hookimpl
@@ -66,11 +66,8 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     eps: list = []
     monkeypatch.setattr(manager, "_iter_entry_points", lambda: list(eps))
-    plugins.reload()
-    settings.reset()
-    yield eps
-    settings.reset()
-    plugins.reload()
+    with plugins.isolated(), settings.isolated():
+        yield eps
     for name, module in list(sys.modules.items()):
         if (getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
             del sys.modules[name]
@@ -267,18 +264,56 @@ def test_console_script_and_module_entry(tmp_path):
     bindir = Path(sys.executable).parent
     exe = bindir / "dorm"
     assert exe.exists(), "the dorm console script is installed with dorm-kernel"
-    out = subprocess.run([str(exe), "plugins", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([str(exe), "plugins", "--json"], check=False, capture_output=True,
+                         text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     names = [p["name"] for p in json.loads(out.stdout)]
     assert names[0] == "dorm"
-    out = subprocess.run([sys.executable, "-m", "dorm.cli", "--version"], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-m", "dorm.cli", "--version"], check=False,
+                         capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.startswith("dorm-kernel ")
     script = textwrap.dedent("""\
         INSTALLED_APPS = []
         GREETING = "hi"
     """)
     (tmp_path / "settings.py").write_text(script)
-    out = subprocess.run([str(exe), "shell", "-c", "print(settings.GREETING)"], capture_output=True,
+    out = subprocess.run([str(exe), "shell", "-c", "print(settings.GREETING)"], check=False,
+                         capture_output=True,
                          text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "hi\n"
+
+
+class _ClientBackend:
+    """Stands in for a backend whose client records what dbshell asked for."""
+
+    calls: typing.ClassVar[list] = []
+    display_name = "Fake"
+
+    class client:  # mimics the backend.client attribute
+        @staticmethod
+        def runshell(parameters=None):
+            _ClientBackend.calls.append(parameters)
+
+
+class _NoClientBackend:
+    display_name = "Clientless"
+
+    class client:
+        @staticmethod
+        def runshell(parameters=None):
+            raise NotImplementedError
+
+
+def test_dbshell_runs_the_backend_client(env, tmp_path, monkeypatch):
+    import dorm.db
+
+    (tmp_path / "settings.py").write_text("DATABASES = {'default': 'sqlite://', 'other': 'sqlite://'}\n")
+    fake = {"default": _ClientBackend(), "other": _NoClientBackend()}
+    monkeypatch.setattr(dorm.db, "connections", fake)
+    _ClientBackend.calls.clear()
+    run("dbshell")
+    run("dbshell", "--database", "default", "--", "-readonly")
+    assert _ClientBackend.calls == [None, ["-readonly"]]
+    result = run("dbshell", "--database", "other", expect=2)
+    assert "the Clientless backend (alias 'other') provides no command-line client" in result.stderr

@@ -12,8 +12,7 @@ import types
 
 import pluggy
 import pytest
-
-import dorm.plugins as plugins
+from dorm import plugins
 from dorm.exceptions import ImproperlyConfigured, PluginNotInstalled
 from dorm.hookspecs import hookimpl
 from dorm.plugins import manager
@@ -90,14 +89,13 @@ HERE = __name__
 
 @pytest.fixture
 def fresh(monkeypatch):
-    """No env overrides, no real entry points; plugins reloaded before and after."""
+    """No env overrides, no real entry points; fresh plugin state, restored afterwards."""
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     eps: list = []
     monkeypatch.setattr(manager, "_iter_entry_points", lambda: list(eps))
-    plugins.reload()
-    yield eps
-    plugins.reload()
+    with plugins.isolated():
+        yield eps
 
 
 # ---- loading ------------------------------------------------------------------------------
@@ -171,14 +169,11 @@ def test_settings_plugins_allow_list(fresh):
 
     fresh += [FakeEntryPoint(n, module_plugin(n)) for n in ("one", "two")]
     assert manager.get_record("two").status == "loaded"
-    settings.reset()
-    try:
+    with settings.isolated():
         settings.configure(PLUGINS=["one"])  # reloads the plugins
         assert manager.get_record("one").status == "loaded"
         assert manager.get_record("two").status == "disabled"
         assert "settings.PLUGINS" in manager.get_record("two").error
-    finally:
-        settings.reset()
 
 
 def test_duplicate_entry_point_name_from_two_distributions(fresh):
@@ -225,7 +220,7 @@ def test_import_dorm_loads_no_plugin():
         print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -619,19 +614,19 @@ def test_module_alias_is_the_plugin_module(fresh, fake_feature_package):
     # after the plugin goes away, so does the alias
     assert "dorm.fakefeat" not in sys.modules
     with pytest.raises(ModuleNotFoundError):
-        import dorm.fakefeat  # noqa: F811
+        import dorm.fakefeat
 
 
 def test_documented_path_without_plugin_names_distribution(fresh):
     with pytest.raises(PluginNotInstalled) as exc:
-        import dorm.tree  # noqa: F401
+        import dorm.tree
     assert "pip install dorm-tree" in str(exc.value)
     assert isinstance(exc.value, ImportError)
     assert exc.value.distribution == "dorm-tree"
     with pytest.raises(PluginNotInstalled, match="dorm-tenancy"):
         from dorm.contrib.tenants_row import TenantModel  # noqa: F401
     with pytest.raises(PluginNotInstalled, match="dorm-postgres"):
-        import dorm.contrib.bulk_copy  # noqa: F401
+        import dorm.contrib.bulk_copy
     with pytest.raises(PluginNotInstalled, match="dorm-resilience"):
         import dorm.contrib.circuit_breaker  # noqa: F401
 
@@ -643,6 +638,20 @@ def test_documented_path_provided_by_plugin(fresh, fake_feature_package):
         assert descendants("root") == ["child of root"]
 
 
+def test_import_hook_is_active_in_a_fresh_process():
+    code = textwrap.dedent(
+        """
+        try:
+            from dorm.contrib.sharding import ShardRouter
+        except ImportError as exc:
+            print(type(exc).__name__, exc.distribution)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "PluginNotInstalled dorm-sharding"
+
+
 def test_unknown_dorm_module_is_a_plain_module_not_found(fresh):
     with pytest.raises(ModuleNotFoundError) as exc:
         import dorm.no_such_module_xyz  # noqa: F401
@@ -650,12 +659,25 @@ def test_unknown_dorm_module_is_a_plain_module_not_found(fresh):
 
 
 def test_alias_target_import_error_names_plugin(fresh):
-    with plugins.registered(_modules_plugin({"dorm.brokenfeat": "no_such_target_xyz"}), "brokenfeat"):
-        with pytest.raises(ImportError, match="plugin 'brokenfeat'.*no_such_target_xyz"):
-            import dorm.brokenfeat  # noqa: F401
+    plugin = _modules_plugin({"dorm.brokenfeat": "no_such_target_xyz"})
+    with plugins.registered(plugin, "brokenfeat"), \
+            pytest.raises(ImportError, match="plugin 'brokenfeat'.*no_such_target_xyz"):
+        import dorm.brokenfeat  # noqa: F401
 
 
 def test_module_path_must_be_under_dorm(fresh):
     plugins.register(_modules_plugin({"elsewhere.x": "json"}), "outside")
     plugins.get_registry()
     assert "under 'dorm.'" in manager.get_record("outside").error
+
+
+def test_isolated_restores_previous_plugins():
+    outer = plugins.register(engines_plugin(("outerdb", f"{HERE}:Backend", ())), "outer")
+    try:
+        with plugins.isolated():
+            assert "outerdb" not in plugins.get_registry().backends
+            plugins.register(engines_plugin(("innerdb", f"{HERE}:Backend", ())), "inner")
+        reg = plugins.get_registry()
+        assert "outerdb" in reg.backends and "innerdb" not in reg.backends
+    finally:
+        plugins.unregister(outer)

@@ -6,8 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-import dorm.plugins as plugins
+from dorm import plugins
 from dorm.conf import (
     autodiscover_apps,
     configure,
@@ -25,7 +24,8 @@ DISCOVERY_ENV = ("DORM_SETTINGS", "DORM_SETTINGS_MODULE", "DORM_PROFILE", "DORM_
 
 @pytest.fixture
 def clean(tmp_path, monkeypatch):
-    """Unconfigured settings, an empty cwd, no discovery env; sys.path/modules restored."""
+    """Unconfigured settings (restored afterwards), an empty cwd, no discovery env;
+    sys.path and sys.modules restored."""
     for var in DISCOVERY_ENV:
         monkeypatch.delenv(var, raising=False)
     work = tmp_path / "work"
@@ -33,9 +33,8 @@ def clean(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "nowhere" / "script.py")])
     monkeypatch.setattr(sys, "path", list(sys.path))
-    settings.reset()
-    yield work
-    settings.reset()
+    with settings.isolated():
+        yield work
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None) or ""
         if file.startswith(str(tmp_path)):
@@ -63,10 +62,10 @@ def test_defaults_before_configuration(clean):
 
 def test_unknown_setting_before_and_after_configuration(clean):
     with pytest.raises(ImproperlyConfigured, match="NOT_A_SETTING.*not configured"):
-        settings.NOT_A_SETTING
+        _ = settings.NOT_A_SETTING
     configure(DEBUG=True)
     with pytest.raises(AttributeError, match="NOT_A_SETTING"):
-        settings.NOT_A_SETTING
+        _ = settings.NOT_A_SETTING
     assert getattr(settings, "NOT_A_SETTING", "fallback") == "fallback"
 
 
@@ -153,7 +152,7 @@ def test_env_defaults_and_explicit_wins(clean, monkeypatch):
     settings.reset()
     monkeypatch.setenv("DORM_RETRY_ATTEMPTS", "many")
     with pytest.raises(ImproperlyConfigured, match="DORM_RETRY_ATTEMPTS='many'"):
-        settings.RETRY_ATTEMPTS
+        _ = settings.RETRY_ATTEMPTS
 
 
 def test_configure_runs_the_historic_dorm_configure_hook(clean):
@@ -183,9 +182,8 @@ def test_dorm_configure_hook_may_reject_settings(clean):
             if getattr(settings, "STRICT_LEVEL", 0) > 3:
                 raise ImproperlyConfigured("STRICT_LEVEL must be at most 3")
 
-    with plugins.registered(Strict()):
-        with pytest.raises(ImproperlyConfigured, match="STRICT_LEVEL"):
-            configure(STRICT_LEVEL=9)
+    with plugins.registered(Strict()), pytest.raises(ImproperlyConfigured, match="STRICT_LEVEL"):
+        configure(STRICT_LEVEL=9)
 
 
 # ---- parse_database_url -----------------------------------------------------------------------
@@ -201,8 +199,8 @@ def test_dorm_configure_hook_may_reject_settings(clean):
      {"ENGINE": "postgresql", "NAME": "my db", "USER": "user", "PASSWORD": "p@ss/w", "HOST": "localhost", "PORT": 5432}),
     ("postgresql://db.example.com/shop", {"ENGINE": "postgresql", "NAME": "shop", "HOST": "db.example.com"}),
     ("psql://u@[::1]:6432/x", {"ENGINE": "postgresql", "NAME": "x", "USER": "u", "HOST": "::1", "PORT": 6432}),
-    ("postgres://h/db?min_pool_size=2&MAX_POOL_SIZE=8&POOL_TIMEOUT=2.5&POOL_CHECK=false&MAX_IDLE=60"
-     "&MAX_LIFETIME=120&PREPARE_THRESHOLD=none&sslmode=require",
+    (("postgres://h/db?min_pool_size=2&MAX_POOL_SIZE=8&POOL_TIMEOUT=2.5&POOL_CHECK=false"
+      "&MAX_IDLE=60&MAX_LIFETIME=120&PREPARE_THRESHOLD=none&sslmode=require"),
      {"ENGINE": "postgresql", "NAME": "db", "HOST": "h", "MIN_POOL_SIZE": 2, "MAX_POOL_SIZE": 8,
       "POOL_TIMEOUT": 2.5, "POOL_CHECK": False, "MAX_IDLE": 60.0, "MAX_LIFETIME": 120.0,
       "PREPARE_THRESHOLD": None, "OPTIONS": {"sslmode": "require"}}),
@@ -262,7 +260,7 @@ def test_runtime_discovery_from_cwd_forwards_uppercase(clean):
     assert settings.CUSTOM_FLAG == "cwd"
     assert not hasattr(settings, "lowercase_is_ignored")
     with pytest.raises(AttributeError):
-        settings._PRIVATE
+        _ = settings._PRIVATE
     assert settings.source.module == "settings"
     assert str(clean) in sys.path
 
@@ -399,3 +397,21 @@ def test_runtime_discovery_runs_once(clean):
     assert settings.USE_TZ is False  # not searched again until reset()
     settings.reset()
     assert settings.USE_TZ is True
+
+
+# ---- test helpers ---------------------------------------------------------------------------------
+def test_override_and_isolated_restore_previous_state(clean):
+    configure(DEBUG=True, TIME_ZONE="Asia/Tokyo")
+    seen = []
+    settings.on_change(seen.append)
+    try:
+        with settings.override(DEBUG=False, EXTRA=1):
+            assert settings.DEBUG is False and settings.EXTRA == 1
+        assert settings.DEBUG is True and settings.TIME_ZONE == "Asia/Tokyo"
+        assert not hasattr(settings, "EXTRA")
+        with settings.isolated():
+            assert not settings.configured
+        assert settings.configured and settings.is_explicit("DEBUG")
+    finally:
+        settings._subscribers.remove(seen.append)
+    assert {"DEBUG", "EXTRA"} <= seen[1]  # restoring notifies subscribers

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
-import sys
 import textwrap
 import venv
 from pathlib import Path
@@ -38,11 +38,13 @@ class Venv:
     def pip_install(self, *targets: Path) -> None:
         cmd = [str(self.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                *map(str, targets)]
-        out = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(), timeout=900)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                             env=_clean_env(), timeout=900)
         assert out.returncode == 0, f"pip install failed:\n{out.stdout}\n{out.stderr}"
 
     def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=_clean_env(), timeout=300)
+        return subprocess.run(args, check=False, capture_output=True, text=True, cwd=cwd,
+                              env=_clean_env(), timeout=300)
 
     def script(self, code: str, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
         path = cwd / "script.py"
@@ -50,20 +52,35 @@ class Venv:
         return self.run([str(self.python), str(path), *argv], cwd)
 
 
+_BUILD_LITTER = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".venv")
+
+
 @pytest.fixture(scope="session")
-def user_venv(tmp_path_factory) -> Venv:
+def sources(tmp_path_factory) -> dict[str, Path]:
+    """Copies of the three source trees: pip builds in the source directory, and the
+    checkout must stay clean (and safe for concurrent runs)."""
+    root = tmp_path_factory.mktemp("third_party_src")
+    out = {}
+    for name, src in (("kernel", KERNEL), ("sqlite", SQLITE), ("example", EXAMPLE)):
+        out[name] = root / src.name
+        shutil.copytree(src, out[name], ignore=_BUILD_LITTER)
+    return out
+
+
+@pytest.fixture(scope="session")
+def user_venv(tmp_path_factory, sources) -> Venv:
     """A venv with dorm-kernel and dorm-sqlite from this checkout (no example plugin yet)."""
     path = tmp_path_factory.mktemp("third_party") / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(path)
     env = Venv(path)
-    env.pip_install(KERNEL, SQLITE)  # one call, so both resolve to the checkout
+    env.pip_install(sources["kernel"], sources["sqlite"])  # one call: both from the checkout
     return env
 
 
 @pytest.fixture(scope="session")
-def example_venv(user_venv: Venv) -> Venv:
+def example_venv(user_venv: Venv, sources) -> Venv:
     """The same venv after ``pip install`` of the example plugin distribution."""
-    user_venv.pip_install(EXAMPLE)
+    user_venv.pip_install(sources["example"])
     return user_venv
 
 

@@ -22,7 +22,7 @@ import click
 
 from dorm.exceptions import ImproperlyConfigured
 
-__all__ = ["ConfigError", "CliState", "DormGroup", "build_cli", "load_settings", "main", "settings_option"]
+__all__ = ["CliState", "ConfigError", "DormGroup", "build_cli", "load_settings", "main", "settings_option"]
 
 
 class ConfigError(click.ClickException):

@@ -71,7 +71,7 @@ def plugins(as_json: bool, hook_name: str | None) -> None:
 
     try:
         load_settings(required=False)  # settings.PLUGINS may restrict the list
-    except Exception as exc:  # diagnostics must still work with broken settings
+    except Exception as exc:  # noqa: BLE001 - diagnostics must work with broken settings
         click.echo(f"dorm: warning: settings not loaded: {type(exc).__name__}: {exc}", err=True)
     if hook_name is not None:
         known = sorted(n for n in dir(hookspecs) if n.startswith("dorm_"))
@@ -165,7 +165,7 @@ def shell_namespace() -> dict:
     if model_base is None:
         try:
             model_base = getattr(dorm, "Model", None)
-        except Exception:  # the core may not provide Model yet
+        except Exception:  # noqa: BLE001 - the core may not provide Model yet
             model_base = None
     if model_base is None:
         return namespace
@@ -190,7 +190,7 @@ def shell(command: str | None) -> None:
     load_settings(required=False)
     namespace = shell_namespace()
     if command is not None:
-        exec(compile(command, "<dorm shell -c>", "exec"), namespace)
+        exec(compile(command, "<dorm shell -c>", "exec"), namespace)  # noqa: S102 - user code, like python -c
         return
     names = ", ".join(sorted(k for k in namespace if not k.startswith("__")))
     code.interact(banner=f"dorm shell (Python {platform.python_version()})\nImported: {names}",
@@ -222,11 +222,16 @@ def dbshell(ctx: click.Context, database: str, parameters: tuple[str, ...]) -> N
 
     conn = connections[database]
     client = getattr(conn, "client", None)
+    no_client = ConfigError(
+        f"the {getattr(conn, 'display_name', type(conn).__name__)} backend (alias {database!r}) "
+        f"provides no command-line client for dbshell"
+    )
     if client is None or not hasattr(client, "runshell"):
-        name = getattr(conn, "display_name", type(conn).__name__)
-        raise ConfigError(f"the {name} backend (alias {database!r}) provides no command-line client for dbshell")
+        raise no_client
     try:
         client.runshell(list(parameters)) if parameters else client.runshell()
+    except NotImplementedError:
+        raise no_client from None
     except FileNotFoundError as exc:
         program = exc.filename or getattr(client, "executable_name", "the database client")
         click.echo(f"Error: {program} was not found on PATH; install it to use dbshell", err=True)

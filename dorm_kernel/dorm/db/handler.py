@@ -56,7 +56,7 @@ class AliasConfig:
 class _LoopState:
     """Async backends of one event loop: the shared ones and idle pinned ones."""
 
-    __slots__ = ("shared", "idle", "__weakref__")
+    __slots__ = ("__weakref__", "idle", "shared")
 
     def __init__(self):
         self.shared: dict[str, object] = {}
@@ -180,7 +180,7 @@ class ConnectionHandler:
         if "DATABASES" in changed:
             self.reset()
         elif changed & KNOB_SETTINGS:
-            knobs.refresh()
+            knobs.invalidate()
 
     # ---- sync ------------------------------------------------------------------------------
     def __getitem__(self, alias: str):
@@ -228,7 +228,13 @@ class ConnectionHandler:
             backend = pinned.get(alias)
             if backend is not None:
                 return backend
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "async connections are per event loop: call this from a coroutine "
+                "(use connections[alias] in sync code)"
+            ) from None
         state = self._loops.get(loop)
         if state is None:
             state = self._loop_state(loop)
@@ -302,7 +308,7 @@ class ConnectionHandler:
         for backend in backends:
             try:
                 backend.close()
-            except Exception:  # closing must not stop closing the others
+            except Exception:  # noqa: BLE001, S110 - closing must not stop closing the others
                 pass
         for state in states:
             for backend in list(state.backends()):
@@ -317,7 +323,7 @@ class ConnectionHandler:
         for backend in backends:
             try:
                 backend.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - best effort while closing
                 pass
         current = asyncio.get_running_loop()
         for loop, state in items:
@@ -325,7 +331,7 @@ class ConnectionHandler:
                 if loop is current:
                     try:
                         await backend.aclose()
-                    except Exception:
+                    except Exception:  # noqa: BLE001, S110 - best effort while closing
                         pass
                 else:
                     backend.close_async_nowait()
@@ -343,14 +349,14 @@ class ConnectionHandler:
         for cfg in configs:
             try:
                 cfg.shared.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - best effort while closing
                 pass
-        knobs.refresh()
+        knobs.invalidate()
 
     def _shutdown(self) -> None:
         try:
             self.reset()
-        except Exception:  # pragma: no cover - interpreter exit must not fail
+        except Exception:  # noqa: BLE001, S110 # pragma: no cover - exit must not fail
             pass
 
     # ---- stats ------------------------------------------------------------------------------

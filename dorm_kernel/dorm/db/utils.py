@@ -2,7 +2,7 @@
 
 * ``knobs`` holds the statement-path settings (``SLOW_QUERY_MS``, ``RETRY_ATTEMPTS``,
   ``RETRY_BACKOFF``, ``READ_AFTER_WRITE_WINDOW``) as plain attributes, read once and
-  refreshed when the settings change, so the hot path never parses settings.
+  re-read lazily after the settings change, so the hot path never parses settings.
 * ``normalize_error`` turns a DB-API driver exception into the matching
   ``dorm.exceptions`` class (the driver error stays as ``__cause__``).
 * ``mask_params`` hides parameter values in log lines when the statement mentions a
@@ -35,8 +35,13 @@ class Knobs:
     ``slow_query_s`` is ``math.inf`` when slow-query logging is disabled.
     """
 
-    __slots__ = ("slow_query_s", "retry_attempts", "retry_backoff", "read_after_write_window",
-                 "_loaded")
+    __slots__ = (
+        "_loaded",
+        "read_after_write_window",
+        "retry_attempts",
+        "retry_backoff",
+        "slow_query_s",
+    )
 
     def __init__(self):
         self.slow_query_s = 0.5
@@ -62,6 +67,14 @@ class Knobs:
         if not self._loaded:
             self.refresh()
 
+    def invalidate(self) -> None:
+        """Settings changed: re-read lazily at the next statement. (Reading settings
+        inside a change notification could trigger settings discovery too early.)
+        ``slow_query_s`` drops to -1 so the next statement takes the slow-query branch,
+        which refreshes first."""
+        self._loaded = False
+        self.slow_query_s = -1.0
+
 
 def _settings():
     try:
@@ -76,7 +89,7 @@ def _read(settings, name, default):
         return default
     try:
         return getattr(settings, name, default)
-    except Exception:  # not configured yet (ImproperlyConfigured): defaults
+    except Exception:  # noqa: BLE001 - not configured yet (ImproperlyConfigured): defaults
         return default
 
 

@@ -3,8 +3,13 @@ plugins (``dorm_register_field_types``)."""
 from .base import NOT_PROVIDED, ConvertingDescriptor, Field
 from .scalar import *  # noqa: F401,F403
 from .scalar import __all__ as _scalar_all
+from .related import (CASCADE, DO_NOTHING, PROTECT, RESTRICT, SET, SET_DEFAULT, SET_NULL, ForeignKey,
+                      ForeignObjectRel, ManyToManyField, ManyToManyRel, ManyToOneRel, OneToOneField,
+                      OneToOneRel)
 
-__all__ = ["Field", "NOT_PROVIDED", "ConvertingDescriptor", *_scalar_all]
+RELATION_FIELDS = ["ForeignKey", "OneToOneField", "ManyToManyField"]
+__all__ = ["Field", "NOT_PROVIDED", "ConvertingDescriptor", *_scalar_all, *RELATION_FIELDS,
+           "CASCADE", "PROTECT", "RESTRICT", "SET", "SET_NULL", "SET_DEFAULT", "DO_NOTHING"]
 
 
 def __getattr__(name: str):

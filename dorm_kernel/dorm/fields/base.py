@@ -33,6 +33,9 @@ class _NotProvided:
 NOT_PROVIDED = _NotProvided()
 
 
+_KERNEL_TYPES: set = set()
+
+
 class Field:
     """Base class of model fields; see the module docstring for the contract."""
 
@@ -113,8 +116,19 @@ class Field:
             return self
         return _load_deferred(instance, self)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("dorm.fields"):
+            _KERNEL_TYPES.add(cls)
+
     # ---- column types ----------------------------------------------------------------
     def get_internal_type(self) -> str:
+        """The kernel type whose column this field uses: the nearest kernel class in
+        the MRO, so a third-party ``UpperCaseField(CharField)`` maps to ``"CharField"``.
+        A plugin field with its own column type overrides this (or ``db_type``)."""
+        for klass in type(self).__mro__:
+            if klass in _KERNEL_TYPES:
+                return klass.__name__
         return type(self).__name__
 
     def db_type_parameters(self) -> dict:

@@ -460,6 +460,18 @@ class Model(metaclass=ModelBase):
         if errors:
             raise ValidationError(errors)
 
+    async def aget_related(self, name):
+        """Load a forward relation (``await book.aget_related("author")``) without
+        blocking the event loop; the result is cached like ``book.author``."""
+        descriptor = type(self).__dict__.get(name)
+        fetch = getattr(descriptor, "fetch_gen", None)
+        if fetch is None:
+            raise AttributeError(f"{type(self).__name__}.{name} is not a forward relation")
+        cache = self._state.fields_cache
+        if name not in cache:
+            cache[name] = await run_async(fetch(self))
+        return cache[name]
+
     # ---- helpers used by plugins --------------------------------------------------------
     def serializable_value(self, name):
         try:

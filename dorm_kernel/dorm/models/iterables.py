@@ -34,6 +34,8 @@ class ModelIterable:
         names = [f.attname for f in model_fields] + ann_names
         converters = compiler.get_converters([e for e, _ in select])
         new = model.__new__
+        related = getattr(compiler, "related_klass_info", None)
+        n = len(names)
 
         def hydrate(rows, db):
             rows = _convert(rows, converters)
@@ -41,12 +43,32 @@ class ModelIterable:
             append = out.append
             for row in rows:
                 obj = new(model)
-                d = dict(zip(names, row))
+                d = dict(zip(names, row[:n] if related else row))
                 d["_state"] = ModelState(db, False)
                 obj.__dict__ = d
+                if related:
+                    _attach_related(row, obj, related, db)
                 append(obj)
             return out
         return hydrate
+
+
+def _attach_related(row, obj, nodes, db):
+    for field, start, fields, model, children in nodes:
+        values = row[start:start + len(fields)]
+        pk_index = fields.index(model._meta.pk)
+        if values[pk_index] is None:
+            rel = None
+        else:
+            rel = model.__new__(model)
+            d = dict(zip([f.attname for f in fields], values))
+            d["_state"] = ModelState(db, False)
+            rel.__dict__ = d
+            if children:
+                _attach_related(row, rel, children, db)
+            if getattr(field, "one_to_one", False) and not field.remote_field.is_hidden():
+                rel._state.fields_cache[field.remote_field.get_accessor_name()] = obj
+        obj._state.fields_cache[field.name] = rel
 
 
 class ValuesIterable:

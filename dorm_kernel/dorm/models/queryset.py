@@ -23,7 +23,7 @@ REPR_OUTPUT_SIZE = 20
 class QuerySet:
     def __init__(self, model=None, query=None, using=None, hints=None):
         self.model = model
-        self._query = query if query is not None else Query(model)
+        self._query = query  # created on first use: create()/get(pk=) never need one
         self._db = using
         self._hints = hints or {}
         self._result_cache = None
@@ -35,6 +35,8 @@ class QuerySet:
     # ---- plumbing ---------------------------------------------------------------------
     @property
     def query(self):
+        if self._query is None:
+            self._query = Query(self.model)
         return self._query
 
     @query.setter
@@ -44,7 +46,7 @@ class QuerySet:
     def _clone(self):
         c = self.__class__.__new__(self.__class__)
         c.__dict__.update(self.__dict__)
-        c._query = self._query.clone()
+        c._query = self._query.clone() if self._query is not None else None
         c._result_cache = None
         return c
 
@@ -84,7 +86,7 @@ class QuerySet:
     def _fetch_gen(self, db=None):
         db = db or self.db
         conn = yield ("connection", db)
-        compiler = SQLCompiler(self._query, conn)
+        compiler = SQLCompiler(self.query, conn)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
@@ -139,9 +141,9 @@ class QuerySet:
         if isinstance(k, slice):
             start = k.start or 0
             stop = k.stop
-            qs._query.set_limits(start, None if stop is None else stop - start)
+            qs.query.set_limits(start, None if stop is None else stop - start)
             return qs
-        qs._query.set_limits(k, 1)
+        qs.query.set_limits(k, 1)
         qs._fetch_all()
         if not qs._result_cache:
             raise IndexError("QuerySet index out of range")
@@ -150,7 +152,7 @@ class QuerySet:
     def __and__(self, other):
         self._check_same_model(other)
         c = self._clone()
-        c._query.where = c._query.where.add(other._query.where.clone())
+        c.query.where = c.query.where.add(other.query.where.clone())
         return c
 
     def __or__(self, other):
@@ -158,8 +160,8 @@ class QuerySet:
         c = self._clone()
         from dorm.query.where import OR
 
-        left = c._query.where.clone()
-        c._query.where = left.add(other._query.where.clone(), OR) if left.children else left
+        left = c.query.where.clone()
+        c.query.where = left.add(other.query.where.clone(), OR) if left.children else left
         return c
 
     def _check_same_model(self, other):
@@ -172,14 +174,14 @@ class QuerySet:
 
     def none(self):
         c = self._clone()
-        c._query.is_empty = True
+        c.query.is_empty = True
         return c
 
     def _not_sliced(self, what):
-        if self._query.is_sliced:
+        if self.query.is_sliced:
             raise TypeError(f"Cannot {what} a query once a slice has been taken.")
-        if self._query.combinator:
-            raise TypeError(f"Cannot {what} a combined query ({self._query.combinator}); "
+        if self.query.combinator:
+            raise TypeError(f"Cannot {what} a combined query ({self.query.combinator}); "
                             "filter the parts before combining them")
 
     def filter(self, *args, **kwargs):
@@ -194,7 +196,7 @@ class QuerySet:
         c = self._clone()
         if args or kwargs:
             q = Q(*args, **kwargs)
-            c._query.add_q(~q if negate else q)
+            c.query.add_q(~q if negate else q)
         return c
 
     def complex_filter(self, filter_obj):
@@ -203,25 +205,25 @@ class QuerySet:
         return self.filter(**filter_obj)
 
     def order_by(self, *field_names):
-        if self._query.is_sliced:
+        if self.query.is_sliced:
             raise TypeError("Cannot reorder a query once a slice has been taken.")
         c = self._clone()
-        c._query.add_ordering(*field_names)
+        c.query.add_ordering(*field_names)
         if not field_names:
-            c._query.default_ordering = False  # Django: no arguments clears all ordering
+            c.query.default_ordering = False  # Django: no arguments clears all ordering
         return c
 
     def reverse(self):
         c = self._clone()
-        c._query.standard_ordering = not c._query.standard_ordering
+        c.query.standard_ordering = not c.query.standard_ordering
         return c
 
     def distinct(self, *field_names):
         self._not_sliced("create distinct fields on")
         c = self._clone()
-        c._query.distinct = True
+        c.query.distinct = True
         if field_names:
-            c._query.distinct_fields = tuple(c._query._order_ref(n) for n in field_names)
+            c.query.distinct_fields = tuple(c.query._order_ref(n) for n in field_names)
         return c
 
     def annotate(self, *args, **kwargs):
@@ -240,14 +242,14 @@ class QuerySet:
         c = self._clone()
         for name, expr in kwargs.items():
             if hasattr(expr, "as_join_annotation"):
-                expr.as_join_annotation(c._query, name)
+                expr.as_join_annotation(c.query, name)
                 continue
-            c._query.add_annotation(name, expr, select=select)
+            c.query.add_annotation(name, expr, select=select)
         return c
 
     def values(self, *fields, **expressions):
         c = self._clone()
-        c._query.set_values(list(fields), expressions)
+        c.query.set_values(list(fields), expressions)
         c._iterable_class = ValuesIterable
         c._fields = fields
         return c
@@ -268,12 +270,12 @@ class QuerySet:
                 names.append(f)
         c = self._clone()
         for name, e in exprs.items():
-            c._query.add_annotation(name, e)
-        c._query.set_values(names)
+            c.query.add_annotation(name, e)
+        c.query.set_values(names)
         c._fields = tuple(names)
         c._iterable_class = (FlatValuesListIterable if flat else
                              NamedValuesListIterable if named else ValuesListIterable)
-        if flat and not fields and len(c._query.select) != 1:
+        if flat and not fields and len(c.query.select) != 1:
             raise TypeError("'flat' needs exactly one field")
         return c
 
@@ -283,17 +285,17 @@ class QuerySet:
         c = self._clone()
         for f in fields:
             c._check_field_name(f, "only")
-        c._query.add_immediate(fields)
+        c.query.add_immediate(fields)
         return c
 
     def defer(self, *fields):
         c = self._clone()
         if fields == (None,):
-            c._query.deferred = (frozenset(), True)
+            c.query.deferred = (frozenset(), True)
             return c
         for f in fields:
             c._check_field_name(f, "defer")
-        c._query.add_deferred(fields)
+        c.query.add_deferred(fields)
         return c
 
     def _check_field_name(self, name, method):
@@ -319,7 +321,7 @@ class QuerySet:
         if nowait and skip_locked:
             raise ValueError("The nowait option cannot be used with skip_locked.")
         c = self._clone()
-        q = c._query
+        q = c.query
         q.select_for_update = True
         q.select_for_update_nowait = nowait
         q.select_for_update_skip_locked = skip_locked
@@ -329,11 +331,11 @@ class QuerySet:
     def select_related(self, *fields):
         c = self._clone()
         if fields == (None,):
-            c._query.select_related = False
+            c.query.select_related = False
             return c
         from .related_loading import add_select_related
 
-        add_select_related(c._query, fields)
+        add_select_related(c.query, fields)
         return c
 
     def prefetch_related(self, *lookups):
@@ -349,7 +351,7 @@ class QuerySet:
 
         c = self._clone()
         for name, value in ctes.items():
-            c._query.ctes[name] = make_cte(name, value)
+            c.query.ctes[name] = make_cte(name, value)
         return c
 
     def _combinator(self, kind, other_qs, all_=False):
@@ -357,8 +359,8 @@ class QuerySet:
         q = Query(self.model)
         q.combinator = kind
         q.combinator_all = all_
-        q.combined_queries = tuple(x._query.clone() for x in (self, *other_qs))
-        c._query = q
+        q.combined_queries = tuple(x.query.clone() for x in (self, *other_qs))
+        c.query = q
         return c
 
     def union(self, *other_qs, all=False):  # noqa: A002 - Django's name
@@ -373,6 +375,8 @@ class QuerySet:
     # ---- terminal: reading -------------------------------------------------------------
     def _pristine_for_pk_get(self):
         q = self._query
+        if q is None:
+            return not self._prefetch_related_lookups and self._iterable_class is ModelIterable
         return (not q.where.children and not q.annotations and q.select is None
                 and not q.deferred[0] and len(q.alias_map) <= 1 and not q.is_sliced
                 and not q.select_related and not self._prefetch_related_lookups
@@ -388,11 +392,11 @@ class QuerySet:
                 objs = yield from _pk_get_gen(self, value)
                 return _one(model, objs, kwargs)
         clone = self.filter(*args, **kwargs) if args or kwargs else self._clone()
-        if not clone._query.is_sliced and not clone._query.select_for_update:
-            if not clone._query.distinct_fields:
-                clone._query.order_by = ()
-                clone._query.default_ordering = False
-            clone._query.set_limits(high=MAX_GET_RESULTS)
+        if not clone.query.is_sliced and not clone.query.select_for_update:
+            if not clone.query.distinct_fields:
+                clone.query.order_by = ()
+                clone.query.default_ordering = False
+            clone.query.set_limits(high=MAX_GET_RESULTS)
         objs = yield from clone._fetch_gen()
         return _one(model, objs, kwargs)
 
@@ -415,7 +419,7 @@ class QuerySet:
         db = self.db
         conn = yield ("connection", db)
         try:
-            sql, params = SQLCompiler(self._query, conn).count_sql()
+            sql, params = SQLCompiler(self.query, conn).count_sql()
         except EmptyResultSet:
             return 0
         rows = yield ("execute", db, sql, params)
@@ -427,20 +431,20 @@ class QuerySet:
         db = self.db
         conn = yield ("connection", db)
         try:
-            sql, params = SQLCompiler(self._query, conn).exists_sql()
+            sql, params = SQLCompiler(self.query, conn).exists_sql()
         except EmptyResultSet:
             return False
         rows = yield ("execute", db, sql, params)
         return bool(rows)
 
     def _first_gen(self, last=False):
-        qs = self if self._query.order_by or (self._query.default_ordering and self.model._meta.ordering) \
+        qs = self if self.query.order_by or (self.query.default_ordering and self.model._meta.ordering) \
             else self.order_by("pk")
         if last:
             qs = qs.reverse()
-        if qs._query.is_sliced and last:
+        if qs.query.is_sliced and last:
             raise TypeError("Cannot reverse a query once a slice has been taken.")
-        qs = qs[:1] if not qs._query.is_sliced else qs._clone()
+        qs = qs[:1] if not qs.query.is_sliced else qs._clone()
         objs = yield from qs._fetch_gen()
         return objs[0] if objs else None
 
@@ -454,7 +458,7 @@ class QuerySet:
             raise ValueError("earliest()/latest() need field names or Meta.get_latest_by")
         if isinstance(fields[0], (list, tuple)):
             fields = list(fields[0])
-        if self._query.is_sliced:
+        if self.query.is_sliced:
             raise TypeError("Cannot change a query once a slice has been taken.")
         order = [f if not reverse else (f[1:] if f.startswith("-") else "-" + f) for f in fields]
         obj = yield from self.order_by(*order)._get_gen_first()
@@ -462,7 +466,7 @@ class QuerySet:
 
     def _get_gen_first(self):
         c = self._clone()
-        c._query.set_limits(high=1)
+        c.query.set_limits(high=1)
         objs = yield from c._fetch_gen()
         if not objs:
             raise self.model.DoesNotExist(f"{self.model.__name__} matching query does not exist.")
@@ -486,7 +490,7 @@ class QuerySet:
             kwargs[name] = arg
         if not kwargs:
             return {}
-        q = self._query.clone()
+        q = self.query.clone()
         resolved = {}
         for name, agg in kwargs.items():
             if not getattr(agg, "contains_aggregate", False):
@@ -510,7 +514,7 @@ class QuerySet:
         return out
 
     def _in_bulk_gen(self, id_list=None, *, field_name="pk"):
-        if self._query.is_sliced:
+        if self.query.is_sliced:
             raise TypeError("Cannot use 'limit' or 'offset' with in_bulk().")
         opts = self.model._meta
         if field_name != "pk":
@@ -541,7 +545,7 @@ class QuerySet:
             raise ValueError("chunk_size must be strictly positive")
         db = self.db
         conn = connections[db]
-        compiler = SQLCompiler(self._query, conn)
+        compiler = SQLCompiler(self.query, conn)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
@@ -564,7 +568,7 @@ class QuerySet:
             raise ValueError("chunk_size must be strictly positive")
         db = self.db
         conn = await connections.aget(db)
-        compiler = SQLCompiler(self._query, conn)
+        compiler = SQLCompiler(self.query, conn)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
@@ -585,7 +589,7 @@ class QuerySet:
     def _explain_gen(self, *, format=None, **options):  # noqa: A002
         db = self.db
         conn = yield ("connection", db)
-        sql, params = SQLCompiler(self._query, conn).as_sql()
+        sql, params = SQLCompiler(self.query, conn).as_sql()
         prefix = conn.ops.explain_prefix(format=format, **options)
         rows = yield ("execute", db, f"{prefix} {sql}", params)
         return "\n".join(" ".join(str(c) for c in row) for row in rows)
@@ -648,7 +652,7 @@ class QuerySet:
                 raise FieldError(
                     f"{self.model.__name__}.update(): cannot update {name!r} (not a concrete column)")
             if hasattr(value, "resolve_expression"):
-                value = value.resolve_expression(self._query, allow_joins=False, for_save=True)
+                value = value.resolve_expression(self.query, allow_joins=False, for_save=True)
             elif hasattr(value, "_meta") and getattr(field, "is_relation", False):
                 value = value.pk
             elif value is not None:
@@ -657,7 +661,7 @@ class QuerySet:
         return values
 
     def _update_gen(self, **kwargs):
-        if self._query.combinator:
+        if self.query.combinator:
             raise TypeError("Cannot update a combined query")
         if not kwargs:
             raise TypeError("update() needs at least one field=value")
@@ -665,7 +669,7 @@ class QuerySet:
         values = self._validated_update_values(kwargs)
         db = self._write_db
         conn = yield ("connection", db)
-        q = self._query.clone()
+        q = self.query.clone()
         q.order_by = () if not q.is_sliced else q.order_by
         try:
             sql, params = SQLCompiler(q, conn).update_sql(values)
@@ -682,9 +686,9 @@ class QuerySet:
             raise ReadOnlyModelError(f"{self.model.__name__} is read-only (Meta.read_only = True)")
 
     def _delete_gen(self):
-        if self._query.combinator:
+        if self.query.combinator:
             raise TypeError("Cannot delete a combined query")
-        if self._query.distinct or self._query.select is not None:
+        if self.query.distinct or self.query.select is not None:
             raise TypeError("Cannot call delete() after .distinct() or .values()")
         self._check_writable()
         from .deletion import Collector
@@ -694,7 +698,7 @@ class QuerySet:
         opts = self.model._meta
         if not any(getattr(r, "collect_related_gen", None) for r in opts.related_objects):
             try:
-                sql, params = SQLCompiler(self._query.clone(), conn).delete_sql()
+                sql, params = SQLCompiler(self.query.clone(), conn).delete_sql()
             except EmptyResultSet:
                 return 0, {}
             n = yield ("execute_write", db, sql, params)
@@ -771,7 +775,7 @@ class QuerySet:
         from .raw import RawQuerySet
 
         return RawQuerySet(raw_query, self.model, params, translations, using=self._db,
-                           ctes=self._query.ctes)
+                           ctes=self.query.ctes)
 
     def contains(self, obj):
         if not isinstance(obj, self.model):

@@ -9,7 +9,8 @@ Public API (everything else in this package is internal):
   ``expressions``, ``operations``, ``modules``, ``provided_by(plugin)``).
 * ``has_impl(hook_name)`` – does any plugin implement a hook.
 * ``register(obj, name=None)`` / ``unregister(obj_or_name)`` / ``registered(obj)`` –
-  run-time registration (tests); ``reload()`` – rediscover from scratch.
+  run-time registration (tests); ``reload()`` – rediscover from scratch;
+  ``isolated()`` – a ``with`` block with fresh plugin state, restored afterwards.
 * ``on_change(callback)`` – called whenever the registry is invalidated.
 * ``resolve_backend(engine)`` – the backend class for an ``ENGINE`` value.
 * ``plugin_infos()`` – per-plugin summaries for ``dorm plugins``.
@@ -22,7 +23,8 @@ hook for plugin-provided module paths (``import dorm.tree``).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import modules as _modules
 from .info import PluginInfo, collect_commands, plugin_infos
@@ -32,6 +34,7 @@ from .manager import (
     get_registry,
     has_impl,
     hooks_of,
+    isolated,
     on_change,
     records,
     register,
@@ -62,9 +65,28 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "BackendRegistration", "KNOWN_ATTRIBUTES", "KNOWN_ENGINES", "KNOWN_MODULES",
-    "LookupRegistration", "PluginInfo", "PluginRecord", "Registry", "collect_commands",
-    "get_plugin_manager", "get_registry", "has_impl", "hooks_of", "missing", "missing_module",
-    "on_change", "plugin_infos", "records", "register", "registered", "reload",
-    "resolve_backend", "unregister",
+    "KNOWN_ATTRIBUTES",
+    "KNOWN_ENGINES",
+    "KNOWN_MODULES",
+    "BackendRegistration",
+    "LookupRegistration",
+    "PluginInfo",
+    "PluginRecord",
+    "Registry",
+    "collect_commands",
+    "get_plugin_manager",
+    "get_registry",
+    "has_impl",
+    "hooks_of",
+    "isolated",
+    "missing",
+    "missing_module",
+    "on_change",
+    "plugin_infos",
+    "records",
+    "register",
+    "registered",
+    "reload",
+    "resolve_backend",
+    "unregister",
 ]

@@ -65,7 +65,7 @@ def plugin_infos() -> list[PluginInfo]:
     """Every known plugin (loaded, failed or disabled) with what it provides."""
     try:
         reg = manager.get_registry()
-    except Exception as exc:  # a clash: still describe the plugins, with the error
+    except Exception as exc:  # noqa: BLE001 - a clash: still describe the plugins
         reg = None
         clash = manager._describe(exc)
     else:

@@ -19,14 +19,16 @@ Env lists are separated by commas or whitespace.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 
@@ -70,6 +72,7 @@ _loading: pluggy.PluginManager | None = None
 _records: dict[str, PluginRecord] = {}
 _registry: Registry | None = None
 _building = False
+_busy_thread: int | None = None  # the thread loading plugins or building the registry
 _change_callbacks: list[Callable[[], None]] = []
 
 
@@ -112,7 +115,7 @@ def _dist_of(ep) -> tuple[str | None, str | None]:
         return None, None
     try:
         return dist.metadata["Name"] or getattr(dist, "name", None), dist.version
-    except Exception:  # a broken METADATA file must not break discovery
+    except Exception:  # noqa: BLE001 - a broken METADATA file must not break discovery
         return getattr(dist, "name", None), None
 
 
@@ -210,7 +213,7 @@ def _load(pm: pluggy.PluginManager) -> None:
 
 def get_plugin_manager() -> pluggy.PluginManager:
     """The pluggy ``PluginManager`` of project ``"dorm"``, loading plugins on first call."""
-    global _pm, _loading
+    global _pm, _loading, _busy_thread
     pm = _pm
     if pm is not None:
         return pm
@@ -221,21 +224,22 @@ def get_plugin_manager() -> pluggy.PluginManager:
             return _loading
         pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         pm.add_hookspecs(hookspecs)
-        _loading = pm
+        _loading, _busy_thread = pm, threading.get_ident()
         try:
             _load(pm)
         except BaseException:
             _records.clear()
             raise
         finally:
-            _loading = None
+            _loading = _busy_thread = None
         _pm = pm
         return pm
 
 
 def is_loading() -> bool:
-    """True while plugins are being loaded or the registry built (used by the import hook)."""
-    return _loading is not None or _building
+    """True while this thread is loading plugins or building the registry (the import
+    hook then leaves ``dorm.*`` names alone instead of recursing)."""
+    return (_loading is not None or _building) and _busy_thread == threading.get_ident()
 
 
 def records() -> list[PluginRecord]:
@@ -326,6 +330,29 @@ def reload() -> None:
     invalidate()
 
 
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """Run a block with a fresh plugin state (rediscovered on first use), then put the
+    previous manager, records and registrations back. For tests that change the
+    environment variables or simulate entry points."""
+    global _pm, _registry
+    with _lock:
+        saved = (_pm, dict(_records), _registry)
+        _pm = None
+        _records.clear()
+    invalidate()
+    try:
+        yield
+    finally:
+        with _lock:
+            _pm = saved[0]
+            _records.clear()
+            _records.update(saved[1])
+        invalidate()
+        with _lock:
+            _registry = saved[2]
+
+
 # ---- registry ----------------------------------------------------------------------
 def on_change(callback: Callable[[], None]) -> Callable[[], None]:
     """Call ``callback()`` whenever the registry is invalidated (register, unregister,
@@ -343,7 +370,7 @@ def invalidate() -> None:
     from . import modules
 
     modules.forget_aliases()
-    for cb in list(_change_callbacks):
+    for cb in _change_callbacks:
         cb()
 
 
@@ -371,7 +398,7 @@ def get_registry() -> Registry:
     A plugin whose registration hook raises is marked failed and unregistered (see
     ``registry`` module); a clash between two plugins raises ``ImproperlyConfigured``.
     """
-    global _registry, _building
+    global _registry, _building, _busy_thread
     reg = _registry
     if reg is not None:
         return reg
@@ -384,7 +411,8 @@ def get_registry() -> Registry:
                 "dorm.plugins.get_registry() was called while the registry is being built "
                 "(a registration hook must not use the registry)"
             )
-        _building = True
+        _building, outer_busy = True, _busy_thread
+        _busy_thread = threading.get_ident()
         try:
             reg = Registry()
             for rec in list(_records.values()):
@@ -400,7 +428,7 @@ def get_registry() -> Registry:
                     continue
                 staged.merge_into(reg)
         finally:
-            _building = False
+            _building, _busy_thread = False, outer_busy
         _registry = reg
         return reg
 

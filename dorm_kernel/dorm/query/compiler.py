@@ -74,7 +74,39 @@ class SQLCompiler:
             if q.annotation_select_mask is None or name in q.annotation_select_mask:
                 select.append((expr, name))
                 ann_names.append(name)
+        self.related_klass_info = []
+        if q.select_related:
+            self.related_klass_info = self._select_related(q.model, alias, q.select_related, select, 0)
         return select, model_fields, ann_names
+
+    def _select_related(self, model, alias, tree, select, depth):
+        """Join and select the columns of each requested forward FK/O2O; returns
+        ``[(field, start, fields, model, children)]`` for hydration."""
+        from .query import Join
+
+        q = self.query
+        if tree is True:
+            if depth >= 5:
+                return []
+            wanted = [(f.name, True) for f in model._meta.concrete_fields
+                      if getattr(f, "is_relation", False) and not f.null]
+        else:
+            wanted = list(tree.items())
+        nodes = []
+        for name, sub in wanted:
+            field = model._meta.get_field(name)
+            path = field.path_infos[0]
+            jalias = q.join(Join(path.to_opts.db_table, alias, None,
+                                 Join.LOUTER if field.null else Join.INNER,
+                                 path.join_cols, field.null, field))
+            rel_model = field.related_model
+            fields = rel_model._meta.concrete_fields
+            start = len(select)
+            for f in fields:
+                select.append((Col(jalias, f), None))
+            children = self._select_related(rel_model, jalias, sub, select, depth + 1)
+            nodes.append((field, start, fields, rel_model, children))
+        return nodes
 
     def get_converters(self, exprs):
         """``[(index, [converters])]`` for the columns that need conversion."""

@@ -105,6 +105,7 @@ class Query:
         self.combined_queries: tuple = ()
         self.combinator_all = False
         self.alias_prefix = "T"
+        self.filtered_relations: dict = {}  # annotation name -> (join alias, target opts)
 
     # ---- cloning -----------------------------------------------------------------------
     def clone(self):
@@ -114,6 +115,7 @@ class Query:
         obj.having = self.having.clone()
         obj.annotations = dict(self.annotations)
         obj.ctes = dict(self.ctes)
+        obj.filtered_relations = dict(self.filtered_relations)
         if isinstance(self.select_related, dict):
             obj.select_related = copy.deepcopy(self.select_related)
         return obj
@@ -153,6 +155,11 @@ class Query:
         ``FieldError`` naming the model and the valid choices for an unknown name."""
         opts = self.model._meta
         alias = self.get_initial_alias()
+        if names and names[0] in self.filtered_relations:
+            alias, opts = self.filtered_relations[names[0]]
+            names = names[1:]
+            if not names or (names[0] != "pk" and not _has_field(opts, names[0])):
+                names = ["pk", *names]
         for i, name in enumerate(names):
             if not _NAME_PART.match(name):
                 raise FieldError(
@@ -243,6 +250,8 @@ class Query:
         if not isinstance(key, str) or not key:
             raise TypeError(f"filter keyword must be a non-empty string, got {key!r}")
         parts = key.split(LOOKUP_SEP)
+        if negated and parts[0] not in self.annotations and self._crosses_multivalued(parts):
+            return self._split_exclude(key, value)
         if parts[0] in self.annotations:
             lhs = self.annotations[parts[0]]  # the expression itself: HAVING can't use aliases
             rest = parts[1:]
@@ -259,6 +268,35 @@ class Query:
         if negated and not isinstance(lookup, IsNull) and _nullable(lhs):
             return WhereNode([lookup, IsNull(lookup.lhs, False)], AND)
         return lookup
+
+    def _crosses_multivalued(self, parts) -> bool:
+        opts = self.model._meta
+        for name in parts[:-1] if len(parts) > 1 else parts:
+            try:
+                field = opts.pk if name == "pk" else opts.get_field(name)
+            except FieldDoesNotExist:
+                return False
+            if not getattr(field, "is_relation", False):
+                return False
+            if getattr(field, "many_to_many", False) or getattr(field, "multiple", False) and not field.concrete:
+                return True
+            opts = field.related_model._meta
+        return False
+
+    def _split_exclude(self, key, value):
+        """``exclude(books__title=x)``: rows with *no* related row matching, i.e.
+        ``pk NOT IN (SELECT pk ... WHERE books__title = x)`` (Django semantics) rather
+        than a NOT over a multi-valued join."""
+        from dorm.expressions import Subquery
+
+        inner = Query(self.model)
+        inner.alias_prefix = "U"
+        inner.add_q(Q(**{key: value}))
+        pk = self.model._meta.pk
+        inner.select = [("pk", Col(inner.get_initial_alias(), pk))]
+        inner.values_mode = True
+        inner.default_ordering = False
+        return In(Col(self.get_initial_alias(), pk), Subquery(inner).resolve_expression(self))
 
     def build_lookup(self, lhs, names, value, key) -> Lookup:
         names = list(names) or ["exact"]

@@ -51,7 +51,8 @@ import queue
 import re
 import threading
 import time
-from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 from dorm.db.utils import dbapi_class_for, knobs, mask_params, normalize_error, shorten
 from dorm.exceptions import DatabaseError, ImproperlyConfigured
@@ -147,7 +148,7 @@ class AsyncWorker:
             fut, fn, args = item
             try:
                 result = fn(*args)
-            except BaseException as exc:  # delivered to the awaiting task
+            except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting task
                 if fut is not None:
                     self._deliver(fut, _set_exception, exc)
             else:
@@ -189,13 +190,14 @@ class BaseBackend:
     Database: Any = None
 
     #: internal field type -> column DDL template (``%(max_length)s`` etc.).
-    data_types: dict[str, str] = {}
+    data_types: ClassVar[dict[str, str]] = {}
     #: internal type -> text appended after ``PRIMARY KEY`` (``AUTOINCREMENT``).
-    data_types_suffix: dict[str, str] = {}
-    #: internal type -> CHECK expression template; ``%(column)s`` is the *quoted* column.
-    data_type_check_constraints: dict[str, str] = {}
+    data_types_suffix: ClassVar[dict[str, str]] = {}
+    #: internal type -> CHECK expression template; ``%(column)s`` is the raw column
+    #: name (validated identifier): quote it in the template (``'"%(column)s" >= 0'``).
+    data_type_check_constraints: ClassVar[dict[str, str]] = {}
     #: auto field internal type -> column type of a foreign key pointing at it.
-    rel_data_types: dict[str, str] = {}
+    rel_data_types: ClassVar[dict[str, str]] = {}
 
     # ---- configuration ---------------------------------------------------------------
     @classmethod
@@ -320,7 +322,7 @@ class BaseBackend:
         except BaseException:
             try:
                 self.close_raw(raw)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - the set-up error is the one to report
                 pass
             raise
         return raw
@@ -429,7 +431,7 @@ class BaseBackend:
             self._in_transaction = False
             try:
                 self.aclose_raw_nowait(araw)
-            except Exception:  # shutdown path: never raise
+            except Exception:  # noqa: BLE001, S110 - shutdown path: never raise
                 pass
 
     # ---- driver layer: statements (DB-API defaults; plugins may override) -------------
@@ -438,6 +440,15 @@ class BaseBackend:
         try:
             cur.execute(sql, params)
             return cur.fetchall()
+        finally:
+            cur.close()
+
+    def _op_fetch_described(self, raw, sql, params):
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, params)
+            names = [d[0] for d in (cur.description or ())]
+            return names, cur.fetchall()
         finally:
             cur.close()
 
@@ -489,11 +500,13 @@ class BaseBackend:
     def _op_script(self, raw, sql, _params):
         for statement in self.ops.split_statements(sql):
             self._op_control(raw, statement)
-        return None
 
     # async twins: default = the sync op on the worker thread
     async def _aop_fetch(self, araw, sql, params):
         return await self._worker.call(self._op_fetch, araw, sql, params)
+
+    async def _aop_fetch_described(self, araw, sql, params):
+        return await self._worker.call(self._op_fetch_described, araw, sql, params)
 
     async def _aop_write(self, araw, sql, params):
         return await self._worker.call(self._op_write, araw, sql, params)
@@ -551,19 +564,23 @@ class BaseBackend:
                                sql=sql, hint=self.error_hint(exc, sql))
 
     def _can_retry(self, exc, sql, kind) -> bool:
+        knobs.ensure()
         return (kind is READ and not self._in_transaction and knobs.retry_attempts > 1
                 and self.is_transient_error(exc) and bool(_READ_SQL.match(sql)))
 
     # ---- the statement path (sync) ------------------------------------------------------
     def _observed(self) -> bool:
-        return (self._hook is not None or _pre_query.has_receivers(self.vendor)
-                or _post_query.has_receivers(self.vendor) or self._log.isEnabledFor(_DEBUG))
+        """Does anything watch statements (hook, signal receivers, DEBUG log)?"""
+        return (self._hook is not None or _pre_query.has_receivers()
+                or _post_query.has_receivers() or self._log.isEnabledFor(_DEBUG))
 
     def _run(self, op, sql, params, kind):
         raw = self.connection
         if raw is None:
             raw = self.ensure_connection()
-        if self._observed():
+        # inlined _observed(): this is the hot path
+        if (self._hook is not None or _pre_query.has_receivers() or _post_query.has_receivers()
+                or self._log.isEnabledFor(_DEBUG)):
             return self._run_observed(op, raw, sql, params, kind)
         t0 = _perf()
         try:
@@ -640,6 +657,10 @@ class BaseBackend:
                              rowcount=_rowcount(result) if error is None else None)
 
     def _log_slow(self, sql, params, elapsed):
+        if not knobs._loaded:   # settings changed since the knobs were read
+            knobs.refresh()
+            if elapsed < knobs.slow_query_s:
+                return
         self._log.warning("slow query (%.1f ms, alias=%s): %s; params=%r", elapsed * 1000.0,
                           self.alias, shorten(sql), mask_params(sql, params))
 
@@ -647,6 +668,11 @@ class BaseBackend:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Run a query and return all rows as tuples."""
         return self._run(self._op_fetch, sql, params, READ)
+
+    def execute_with_description(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Run a query; return ``(column names, rows)`` (raw SQL whose columns are not
+        known in advance)."""
+        return self._run(self._op_fetch_described, sql, params, READ)
 
     def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run INSERT/UPDATE/DELETE/DDL; return the affected row count."""
@@ -755,6 +781,9 @@ class BaseBackend:
     # ---- statement API (async) ------------------------------------------------------------
     async def aexecute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return await self._arun(self._aop_fetch, sql, params, READ)
+
+    async def aexecute_with_description(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        return await self._arun(self._aop_fetch_described, sql, params, READ)
 
     async def aexecute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self._arun(self._aop_write, sql, params, WRITE)

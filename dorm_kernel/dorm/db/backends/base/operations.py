@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import math
 import re
 import uuid
 
@@ -264,9 +265,11 @@ class BaseOperations:
     def adapt_ip(self, value: str):
         return value
 
-    def get_db_converter(self, internal_type: str):
+    def get_db_converter(self, internal_type: str, field=None):
         """Callable ``value -> python`` applied to values read from a column of this
-        internal type before the field's ``from_db_value``, or ``None``."""
+        internal type before the field's ``from_db_value``, or ``None``. ``field``
+        (optional) is the output field, for converters that need its parameters
+        (decimal places)."""
         return None
 
     # -- identifiers in settings --------------------------------------------------------
@@ -326,7 +329,7 @@ class BaseOperations:
         if isinstance(value, int):
             return str(int(value))
         if isinstance(value, float):
-            if value != value or value in (float("inf"), float("-inf")):
+            if math.isnan(value) or math.isinf(value):
                 raise ValueError(f"cannot write the non-finite float {value!r} as a SQL literal")
             return repr(value)
         if isinstance(value, decimal.Decimal):

@@ -1,0 +1,3 @@
+from dorm.cli import main
+
+main()

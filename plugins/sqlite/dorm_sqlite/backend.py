@@ -1,0 +1,394 @@
+"""The SQLite backend: sync ``sqlite3``, async ``aiosqlite``.
+
+Connections:
+
+* ``isolation_level=None`` (the driver never opens transactions on its own) and an
+  explicit ``BEGIN`` from ``dorm.transaction``, so DDL is transactional too;
+* ``PRAGMA foreign_keys = ON`` (``OPTIONS["foreign_keys"] = False`` to opt out);
+* ``OPTIONS``: ``journal_mode`` (DELETE/TRUNCATE/PERSIST/MEMORY/WAL/OFF), ``synchronous``
+  (OFF/NORMAL/FULL/EXTRA), ``timeout`` (busy timeout, seconds, default 5),
+  ``transaction_mode`` (DEFERRED/IMMEDIATE/EXCLUSIVE), ``foreign_keys`` (bool),
+  ``init_command`` (trusted SQL run on each connection), ``cached_statements``.
+  Anything else is rejected with ``ImproperlyConfigured``;
+* ``detect_types`` off: values are converted by ``ops.get_db_converter``;
+* REGEXP and the helpers of ``dorm_sqlite.functions`` on every connection.
+
+``NAME = ":memory:"`` (the default) gives every alias one private in-memory database
+that all its connections share, sync and async: a named ``memdb`` database
+(``file:/dorm_mem_<id>?vfs=memdb``, real locking and busy timeout) or, on SQLite
+builds without ``memdb``, a shared-cache one
+(``file:dorm_mem_<id>?mode=memory&cache=shared``). A keeper connection holds it open
+until the alias is reset (``connections.reset()``, a ``DATABASES`` change, exit).
+
+Async connections are ``aiosqlite`` connections whose worker thread opens and
+configures the ``sqlite3`` connection (and runs ``dorm_connection_created`` with it),
+so plugins see a plain ``sqlite3.Connection`` in both worlds.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import uuid
+from typing import ClassVar
+
+from dorm.db.backends.base.backend import BaseBackend, SharedState
+from dorm.exceptions import ImproperlyConfigured, ProgrammingError
+
+from . import functions
+from .client import SQLiteClient
+from .features import SQLiteFeatures
+from .introspection import SQLiteIntrospection
+from .operations import SQLiteOperations
+from .schema import SQLiteSchemaEditor
+
+JOURNAL_MODES = ("DELETE", "TRUNCATE", "PERSIST", "MEMORY", "WAL", "OFF")
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+TRANSACTION_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
+OPTIONS = ("journal_mode", "synchronous", "timeout", "transaction_mode", "foreign_keys",
+           "init_command", "cached_statements")
+
+_BUSY = getattr(sqlite3, "SQLITE_BUSY", 5)
+_LOCKED = getattr(sqlite3, "SQLITE_LOCKED", 6)
+
+_memdb_supported: bool | None = None
+
+
+def memdb_supported() -> bool:
+    """Whether this SQLite build has the ``memdb`` VFS (3.36+, default builds)."""
+    global _memdb_supported
+    if _memdb_supported is None:
+        try:
+            con = sqlite3.connect(f"file:/dorm_probe_{uuid.uuid4().hex}?vfs=memdb", uri=True)
+            con.execute("CREATE TABLE t (x)")
+            con.close()
+            _memdb_supported = True
+        except sqlite3.Error:
+            _memdb_supported = False
+    return _memdb_supported
+
+
+def _is_memory(name: str) -> bool:
+    return name in ("", ":memory:") or (name.startswith("file:") and "mode=memory" in name
+                                         and "cache=shared" not in name)
+
+
+class SQLiteShared(SharedState):
+    """Database location of one alias, and the keeper of its in-memory database."""
+
+    def __init__(self, settings_dict: dict, alias: str):
+        super().__init__(settings_dict, alias)
+        name = settings_dict["NAME"]
+        self.memory = _is_memory(name)
+        self._keeper = None
+        self._lock = threading.Lock()
+        if self.memory:
+            token = uuid.uuid4().hex[:16]
+            if memdb_supported():
+                self.database = f"file:/dorm_mem_{token}?vfs=memdb"
+            else:
+                self.database = f"file:dorm_mem_{token}?mode=memory&cache=shared"
+            self.uri = True
+        else:
+            self.database = name
+            self.uri = name.startswith("file:")
+
+    def keep_alive(self) -> None:
+        """Open the keeper connection of an in-memory database (once)."""
+        if not self.memory or self._keeper is not None:
+            return
+        with self._lock:
+            if self._keeper is None:
+                self._keeper = sqlite3.connect(self.database, uri=True, check_same_thread=False)
+
+    def close(self) -> None:
+        with self._lock:
+            keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.close()
+
+    def stats(self) -> dict:
+        return {"database": self.settings_dict["NAME"] if not self.memory else ":memory:",
+                "memory": self.memory}
+
+
+class SQLiteBackend(BaseBackend):
+    vendor = "sqlite"
+    display_name = "SQLite"
+    Database = sqlite3
+    features_class = SQLiteFeatures
+    ops_class = SQLiteOperations
+    schema_editor_class = SQLiteSchemaEditor
+    introspection_class = SQLiteIntrospection
+    client_class = SQLiteClient
+    shared_state_class = SQLiteShared
+
+    data_types: ClassVar[dict[str, str]] = {
+        "AutoField": "integer",
+        "BigAutoField": "integer",
+        "SmallAutoField": "integer",
+        "IntegerField": "integer",
+        "SmallIntegerField": "smallint",
+        "BigIntegerField": "bigint",
+        "PositiveIntegerField": "integer unsigned",
+        "PositiveSmallIntegerField": "smallint unsigned",
+        "PositiveBigIntegerField": "bigint unsigned",
+        "FloatField": "real",
+        "DecimalField": "decimal(%(max_digits)s, %(decimal_places)s)",
+        "CharField": "varchar(%(max_length)s)",
+        "TextField": "text",
+        "BooleanField": "bool",
+        "DateField": "date",
+        "TimeField": "time",
+        "DateTimeField": "datetime",
+        "DurationField": "bigint",
+        "UUIDField": "varchar(36)",
+        "GenericIPAddressField": "varchar(39)",
+        "IPAddressField": "varchar(39)",
+        "JSONField": "text",
+        "BinaryField": "blob",
+    }
+    data_types_suffix: ClassVar[dict[str, str]] = {
+        "AutoField": "AUTOINCREMENT",
+        "BigAutoField": "AUTOINCREMENT",
+        "SmallAutoField": "AUTOINCREMENT",
+    }
+    # %(column)s is the raw (validated) column name: the templates quote it
+    data_type_check_constraints: ClassVar[dict[str, str]] = {
+        "PositiveIntegerField": '"%(column)s" >= 0',
+        "PositiveSmallIntegerField": '"%(column)s" >= 0',
+        "PositiveBigIntegerField": '"%(column)s" >= 0',
+        "JSONField": '(JSON_VALID("%(column)s") OR "%(column)s" IS NULL)',
+    }
+    rel_data_types: ClassVar[dict[str, str]] = {
+        "AutoField": "integer",
+        "BigAutoField": "bigint",
+        "SmallAutoField": "smallint",
+    }
+
+    # ---- configuration ----------------------------------------------------------------------
+    @classmethod
+    def normalize_settings(cls, settings_dict: dict, alias: str) -> dict:
+        out = super().normalize_settings(settings_dict, alias)
+        name = out.get("NAME")
+        out["NAME"] = ":memory:" if name in (None, "") else os.fspath(name)
+        options = dict(out["OPTIONS"])
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"DATABASES[{alias!r}]['OPTIONS'] has unknown SQLite option(s) "
+                f"{', '.join(map(repr, unknown))}; valid options: {', '.join(OPTIONS)}"
+            )
+        for key, allowed in (("journal_mode", JOURNAL_MODES), ("synchronous", SYNCHRONOUS),
+                             ("transaction_mode", TRANSACTION_MODES)):
+            if options.get(key) is not None:
+                value = str(options[key]).upper()
+                if value not in allowed:
+                    raise ImproperlyConfigured(
+                        f"DATABASES[{alias!r}]['OPTIONS'][{key!r}] = {options[key]!r} is not valid; "
+                        f"choose one of {', '.join(allowed)}"
+                    )
+                options[key] = value
+        if "timeout" in options:
+            try:
+                options["timeout"] = float(options["timeout"])
+            except (TypeError, ValueError):
+                raise ImproperlyConfigured(
+                    f"DATABASES[{alias!r}]['OPTIONS']['timeout'] must be a number of seconds"
+                ) from None
+            if options["timeout"] < 0:
+                raise ImproperlyConfigured(f"DATABASES[{alias!r}]['OPTIONS']['timeout'] must be >= 0")
+        if "cached_statements" in options and not isinstance(options["cached_statements"], int):
+            raise ImproperlyConfigured(
+                f"DATABASES[{alias!r}]['OPTIONS']['cached_statements'] must be an integer")
+        if "init_command" in options and not isinstance(options["init_command"], str):
+            raise ImproperlyConfigured(f"DATABASES[{alias!r}]['OPTIONS']['init_command'] must be SQL text")
+        out["OPTIONS"] = options
+        return out
+
+    @property
+    def options(self) -> dict:
+        return self.settings_dict["OPTIONS"]
+
+    # ---- connections ---------------------------------------------------------------------------
+    def get_connection_params(self) -> dict:
+        options = self.options
+        return {
+            "database": self.shared.database,
+            "uri": self.shared.uri,
+            "timeout": options.get("timeout", 5.0),
+            "isolation_level": None,
+            "check_same_thread": False,
+            "detect_types": 0,
+            "cached_statements": options.get("cached_statements", 256),
+        }
+
+    def get_new_connection(self):
+        self.shared.keep_alive()
+        return sqlite3.connect(**self.get_connection_params())
+
+    def init_connection_state(self, raw) -> None:
+        options = self.options
+        if options.get("foreign_keys", True):
+            raw.execute("PRAGMA foreign_keys = ON")
+        mode = options.get("journal_mode")
+        if mode and not self.shared.memory:
+            current = raw.execute("PRAGMA journal_mode").fetchone()[0].upper()
+            if current != mode:
+                # validated against JOURNAL_MODES: safe to inline (PRAGMA cannot bind)
+                raw.execute(f"PRAGMA journal_mode = {mode}")
+        if options.get("synchronous"):
+            raw.execute(f"PRAGMA synchronous = {options['synchronous']}")
+        functions.register(raw)
+        if options.get("init_command"):
+            for statement in self.ops.split_statements(options["init_command"]):
+                raw.execute(statement)
+        try:
+            self.features.max_query_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        except AttributeError:  # pragma: no cover - Python < 3.11
+            pass
+
+    # ---- async (aiosqlite) -------------------------------------------------------------------------
+    async def aget_new_connection(self):
+        import aiosqlite
+
+        conn = aiosqlite.Connection(self._open_configured, 256)
+        worker = getattr(conn, "_thread", None)
+        if isinstance(worker, threading.Thread):
+            # a forgotten connection must not keep the interpreter from exiting
+            worker.daemon = True
+        await conn
+        return conn
+
+    async def aclose_raw(self, araw) -> None:
+        try:
+            await araw.close()
+        except (sqlite3.Error, ValueError):
+            pass
+
+    def aclose_raw_nowait(self, araw) -> None:
+        araw.stop()
+
+    # ---- statements: sqlite3 shortcuts (one C call each) ----------------------------------------------
+    def _op_fetch(self, raw, sql, params):
+        return raw.execute(sql, params).fetchall()
+
+    def _op_fetch_described(self, raw, sql, params):
+        cursor = raw.execute(sql, params)
+        return [d[0] for d in (cursor.description or ())], cursor.fetchall()
+
+    def _op_write(self, raw, sql, params):
+        return max(raw.execute(sql, params).rowcount, 0)
+
+    def _op_insert_returning(self, raw, sql, params):
+        return raw.execute(sql, params).fetchall()
+
+    def _op_insert(self, raw, sql, params):
+        return [(raw.execute(sql, params).lastrowid,)]
+
+    def _op_many(self, raw, sql, param_list):
+        return max(raw.executemany(sql, param_list).rowcount, 0)
+
+    def _op_cursor(self, raw, sql, params):
+        return raw.execute(sql, params)
+
+    def _op_control(self, raw, sql):
+        raw.execute(sql)
+
+    def _op_script(self, raw, sql, _params):
+        for statement in self.ops.split_statements(sql):
+            raw.execute(statement)
+
+    async def _aop_fetch(self, araw, sql, params):
+        return list(await araw.execute_fetchall(sql, params))
+
+    async def _aop_fetch_described(self, araw, sql, params):
+        cursor = await araw.execute(sql, params)
+        try:
+            names = [d[0] for d in (cursor.description or ())]
+            return names, list(await cursor.fetchall())
+        finally:
+            await cursor.close()
+
+    async def _aop_write(self, araw, sql, params):
+        cursor = await araw.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return max(count, 0)
+
+    async def _aop_insert_returning(self, araw, sql, params):
+        return list(await araw.execute_fetchall(sql, params))
+
+    async def _aop_insert(self, araw, sql, params):
+        cursor = await araw.execute(sql, params)
+        rowid = cursor.lastrowid
+        await cursor.close()
+        return [(rowid,)]
+
+    async def _aop_many(self, araw, sql, param_list):
+        cursor = await araw.executemany(sql, param_list)
+        count = cursor.rowcount
+        await cursor.close()
+        return max(count, 0)
+
+    async def _aop_cursor(self, araw, sql, params):
+        return await araw.execute(sql, params)
+
+    async def _aop_fetchmany(self, cursor, size):
+        return list(await cursor.fetchmany(size))
+
+    async def _aop_close_cursor(self, cursor):
+        await cursor.close()
+
+    async def _aop_control(self, araw, sql):
+        await araw.execute_fetchall(sql, ())
+
+    async def _aop_script(self, araw, sql, _params):
+        for statement in self.ops.split_statements(sql):
+            await araw.execute_fetchall(statement, ())
+
+    # ---- errors ---------------------------------------------------------------------------------------
+    _PROGRAMMING = ("no such table", "no such column", "syntax error", "has no column named",
+                    "no such function", "no such index", "already exists")
+
+    def classify_error(self, exc):
+        if isinstance(exc, sqlite3.OperationalError):
+            message = str(exc)
+            if any(part in message for part in self._PROGRAMMING):
+                return ProgrammingError
+        return super().classify_error(exc)
+
+    def is_transient_error(self, exc) -> bool:
+        if not isinstance(exc, sqlite3.OperationalError):
+            return False
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return (code & 0xFF) in (_BUSY, _LOCKED)
+        message = str(exc)
+        return "database is locked" in message or "database table is locked" in message
+
+    def is_missing_table_error(self, exc) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
+
+    # ---- health -----------------------------------------------------------------------------------------
+    def health_check(self, deep: bool = False, timeout: float | None = None) -> dict:
+        if not deep:
+            self.execute("SELECT 1")
+            return {}
+        raw = self.ensure_connection()
+        if timeout:
+            import time
+
+            deadline = time.monotonic() + timeout
+            raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10000)
+        try:
+            result = self.execute("PRAGMA quick_check")
+        finally:
+            if timeout:
+                raw.set_progress_handler(None, 0)
+        status = result[0][0] if result else "no result"
+        if status != "ok":
+            from dorm.exceptions import DatabaseError
+
+            raise DatabaseError(f"PRAGMA quick_check reported: {status}")
+        return {"quick_check": "ok"}
