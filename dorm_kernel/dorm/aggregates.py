@@ -23,6 +23,8 @@ class Aggregate(Func):
         if distinct and not self.allow_distinct:
             raise TypeError(f"{type(self).__name__} does not allow distinct")
         if isinstance(expression, str) and expression == "*":
+            if not getattr(self, "allow_star", False):
+                raise TypeError(f"{type(self).__name__}('*') is not valid; only Count('*') takes '*'")
             expression = Star()
         super().__init__(expression, output_field=output_field, **extra)
         self.distinct = distinct
@@ -54,6 +56,10 @@ class Aggregate(Func):
         if self.requires_feature and not getattr(connection.features, self.requires_feature, False):
             raise NotSupportedError(f"{self.name} is not supported on {connection.display_name}")
         distinct = "DISTINCT " if self.distinct else ""
+        src = self.source_expressions[0] if self.source_expressions else None
+        src_field = getattr(src, "output_field", None)
+        internal = src_field.get_internal_type() if src_field is not None else None
+        extra_context.setdefault("template", _AggTemplate(connection, self.function, internal))
         if self.filter is not None:
             fsql, fparams = compiler.compile(self.filter)
             if connection.features.supports_aggregate_filter_clause:
@@ -68,7 +74,7 @@ class Aggregate(Func):
                     parts.append(f"CASE WHEN {fsql} THEN {s} ELSE NULL END")
                     params.extend([*fparams, *p])
                 func = connection.ops.function_name(self.function)
-                sql = f"{func}({distinct}{', '.join(parts)})"
+                sql = connection.ops.aggregate_sql(func, f"{distinct}{', '.join(parts)}", internal)
         else:
             sql, params = super().as_sql(compiler, connection, distinct=distinct, **extra_context)
         if self.default is not None:
@@ -82,8 +88,22 @@ class Aggregate(Func):
             ", distinct=True)" if self.distinct else ")")
 
 
+class _AggTemplate:
+    """Template that routes ``FUNC(args)`` through ``ops.aggregate_sql`` so a backend can
+    substitute an exact implementation (SQLite sums decimals exactly)."""
+
+    def __init__(self, connection, function, internal_type):
+        self.connection, self.function, self.internal_type = connection, function, internal_type
+
+    def __mod__(self, data):
+        func = data.get("function") or self.function
+        inner = f"{data.get('distinct', '')}{data['expressions']}"
+        return self.connection.ops.aggregate_sql(func, inner, self.internal_type)
+
+
 class Count(Aggregate):
     function = "COUNT"
+    allow_star = True
     allow_distinct = True
     empty_result_set_value = 0
 

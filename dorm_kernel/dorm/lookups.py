@@ -380,14 +380,48 @@ class KeyTransform(Transform):
         return node, path
 
     def _resolve_output_field(self):
-        from dorm.fields import JSONField
-        return JSONField()
+        return KeyTextField()
 
     def as_sql(self, compiler, connection):
         base, path = self.key_path()
         sql, params = compiler.compile(base)
         ksql, kp = connection.ops.json_key_text_sql(sql, path)
         return ksql, [*params, *kp]
+
+
+def _key_text_field_class():
+    from dorm.fields import JSONField
+
+    class KeyTextField(JSONField):
+        """A JSON key compared as a plain scalar: values are bound unencoded (dicts and
+        lists as JSON text), and reads return what the database extracted."""
+
+        def get_internal_type(self):
+            return "JSONField"
+
+        def get_db_prep_value(self, value, connection, prepared=False):
+            if value is None or hasattr(value, "resolve_expression"):
+                return value
+            if isinstance(value, (dict, list)):
+                import json
+
+                return json.dumps(value)
+            return connection.ops.prep_json_key_value(value)
+
+        def from_db_value(self, value, connection):
+            return value
+
+    return KeyTextField
+
+
+def KeyTextField():  # noqa: N802 - a lazily built field class
+    global _KEY_TEXT_FIELD
+    if _KEY_TEXT_FIELD is None:
+        _KEY_TEXT_FIELD = _key_text_field_class()
+    return _KEY_TEXT_FIELD()
+
+
+_KEY_TEXT_FIELD = None
 
 
 class HasKey(Lookup):

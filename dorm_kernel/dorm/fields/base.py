@@ -188,7 +188,7 @@ class Field:
 
     def get_db_converters(self, connection) -> list:
         convs = []
-        backend_conv = connection.ops.get_db_converter(self.get_internal_type())
+        backend_conv = connection.ops.get_db_converter(self.get_internal_type(), self)
         if backend_conv is not None:
             convs.append(backend_conv)
         if hasattr(self, "from_db_value"):

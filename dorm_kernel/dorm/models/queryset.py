@@ -139,11 +139,9 @@ class QuerySet:
             return self._result_cache[k]
         qs = self._clone()
         if isinstance(k, slice):
-            start = k.start or 0
-            stop = k.stop
-            qs.query.set_limits(start, None if stop is None else stop - start)
+            qs.query.set_limits(k.start, k.stop)
             return qs
-        qs.query.set_limits(k, 1)
+        qs.query.set_limits(k, k + 1)
         qs._fetch_all()
         if not qs._result_cache:
             raise IndexError("QuerySet index out of range")
@@ -920,6 +918,20 @@ def _describe(kwargs):
 
 
 _pk_get_cache: dict = {}
+
+
+def _clear_caches(_keys=None):
+    """Cached statements embed converters that depend on settings (USE_TZ)."""
+    _pk_get_cache.clear()
+
+
+def _subscribe():
+    from dorm.conf import settings
+
+    settings.on_change(_clear_caches)
+
+
+_subscribe()
 
 
 def _pk_get_gen(qs, value):

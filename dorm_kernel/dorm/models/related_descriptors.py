@@ -445,6 +445,11 @@ class ManyToManyDescriptor(ReverseDescriptorBase):
     def rel(self):
         return self.field.remote_field
 
+    @property
+    def through(self):
+        """The junction model (``Book.tags.through``)."""
+        return self.field.remote_field.through
+
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
@@ -464,24 +469,31 @@ class ManyToManyDescriptor(ReverseDescriptorBase):
         from .prefetch import split_lookup
 
         name, rest, queryset, to_attr = split_lookup(lookup)
+        from dorm.expressions import Col
+        from dorm.lookups import In
+        from dorm.query.query import Join
+
         src_fk, tgt_fk = self.field.m2m_fields()
         if self.reverse:
             src_fk, tgt_fk = tgt_fk, src_fk
         through = self.field.remote_field.through
         keys = [i.pk for i in instances]
-        pairs = yield from through._meta.base_manager().using(db).filter(
-            **{f"{src_fk.attname}__in": keys}).values_list(src_fk.attname, tgt_fk.attname)._fetch_gen()
         target_model = tgt_fk.related_model
-        tgt_keys = {t for _, t in pairs}
         qs = queryset if queryset is not None else target_model._meta.default_manager.get_queryset()
-        if qs._db is None:
-            qs = qs.using(db)
-        targets = (yield from qs.filter(pk__in=list(tgt_keys))._fetch_gen()) if tgt_keys else []
-        by_pk = {t.pk: t for t in targets}
+        qs = qs.all() if qs._db is not None else qs.using(db)
+        # one query: targets joined to the junction rows, tagged with the source key
+        q = qs.query
+        alias = q.join(Join(through._meta.db_table, q.get_initial_alias(), None, Join.INNER,
+                            ((tgt_fk.target_field.column, tgt_fk.column),), False, tgt_fk), reuse=False)
+        src_col = Col(alias, src_fk)
+        q.where = q.where.add(In(src_col, keys))
+        q.annotations["_prefetch_related_val"] = src_col
+        if q.annotation_select_mask is not None:
+            q.annotation_select_mask = set(q.annotation_select_mask) | {"_prefetch_related_val"}
+        targets = yield from qs._fetch_gen()
         groups: dict = {}
-        for s, t in pairs:
-            if t in by_pk:
-                groups.setdefault(s, []).append(by_pk[t])
+        for t in targets:
+            groups.setdefault(t.__dict__.pop("_prefetch_related_val"), []).append(t)
         accessor = self._accessor()
         for inst in instances:
             items = groups.get(inst.pk, [])

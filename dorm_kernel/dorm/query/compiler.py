@@ -242,6 +242,9 @@ class SQLCompiler:
         features = self.connection.features
         parts, params = [], []
         for sub in q.combined_queries:
+            if not sub.is_sliced and (sub.order_by or sub.default_ordering):
+                sub = sub.clone()
+                sub.order_by, sub.default_ordering = (), False
             try:
                 sql, p = SQLCompiler(sub, self.connection).as_sql()
             except EmptyResultSet:
@@ -279,6 +282,8 @@ class SQLCompiler:
                     or q.having.children)
 
     def count_sql(self):
+        if self.query.is_empty:
+            raise EmptyResultSet
         if self.needs_subquery_for_count():
             q = self.query
             if not q.is_sliced and (q.order_by or q.default_ordering):
@@ -295,6 +300,8 @@ class SQLCompiler:
         return sql, [*from_params, *where_params]
 
     def exists_sql(self):
+        if self.query.is_empty:
+            raise EmptyResultSet
         q = self.query.clone()
         if not (q.distinct or q.group_by is not None or q.having.children or q.combinator):
             q.select = None
@@ -321,6 +328,8 @@ class SQLCompiler:
         return f"SELECT 1 FROM ({inner}) {self.quote_name('__exists')} LIMIT 1", params
 
     def aggregate_sql(self, aggregates: dict):
+        if self.query.is_empty:
+            raise EmptyResultSet
         """``SELECT agg1, agg2 ...`` over the query (wrapped when sliced/distinct/grouped)."""
         q = self.query
         if self.needs_subquery_for_count() or q.annotations:
@@ -368,6 +377,8 @@ class SQLCompiler:
         return SQLCompiler(q, self.connection).as_sql()
 
     def update_sql(self, values):
+        if self.query.is_empty:
+            raise EmptyResultSet
         """``values``: list of (field, resolved value or expression)."""
         q = self.query
         opts = q.model._meta
@@ -395,6 +406,8 @@ class SQLCompiler:
         return sql, [*params, *where_params]
 
     def delete_sql(self):
+        if self.query.is_empty:
+            raise EmptyResultSet
         q = self.query
         opts = q.model._meta
         table = self.quote_name(opts.db_table)

@@ -498,6 +498,8 @@ class Query:
 
     # ---- limits ------------------------------------------------------------------------
     def set_limits(self, low=None, high=None):
+        """Narrow the row window; ``low``/``high`` are positions relative to the current
+        window (``qs[2:5][1:2]`` is row 3)."""
         if high is not None:
             if self.high_mark is not None:
                 high = min(self.high_mark, self.low_mark + high)

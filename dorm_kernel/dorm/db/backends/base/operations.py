@@ -205,6 +205,10 @@ class BaseOperations:
         """Extract ``path`` from a JSON column as text (for comparisons)."""
         raise NotSupportedError(f"JSON key lookups are not supported on {self.backend.display_name}")
 
+    def prep_json_key_value(self, value):
+        """A plain value compared with ``json_key_text_sql`` output (PG: text)."""
+        return value
+
     def json_has_key_sql(self, sql: str, key: str) -> tuple[str, list]:
         raise NotSupportedError(f"has_key is not supported on {self.backend.display_name}")
 
