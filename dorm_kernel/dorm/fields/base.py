@@ -47,6 +47,12 @@ class Field:
     uses_class_descriptor = False
     empty_strings_allowed = True
     default_validators: list = []
+    #: Values of exactly this class are already valid Python values: ``Model()``
+    #: stores them without calling ``to_python`` (None = always convert).
+    python_type: type | None = None
+    #: Values of exactly this class bind unchanged (``get_db_prep_save`` is the
+    #: identity for them on every backend); used by bulk inserts.
+    identity_bind_type: type | None = None
     _creation_counter = 0
 
     def __init__(self, verbose_name=None, name=None, primary_key=False, max_length=None,
@@ -195,6 +201,35 @@ class Field:
             fdv = self.from_db_value
             convs.append(lambda v, _f=fdv, _c=connection: _f(v, _c))
         return convs
+
+    def _owner_of(self, attr):
+        for klass in type(self).__mro__:
+            if attr in klass.__dict__:
+                return klass
+        return Field
+
+    def fast_python_type(self):
+        """``python_type`` unless a subclass overrides ``to_python`` (then None)."""
+        pt = self.python_type
+        if pt is None:
+            return None
+        owner = self._owner_of("python_type")
+        return pt if type(self).to_python is owner.to_python else None
+
+    def fast_bind_type(self):
+        """``identity_bind_type`` unless a subclass changes how values are bound."""
+        bt = self.identity_bind_type
+        if bt is None:
+            return None
+        owner = self._owner_of("identity_bind_type")
+        cls = type(self)
+        same = (cls.get_prep_value is owner.get_prep_value
+                and cls.get_db_prep_value is owner.get_db_prep_value
+                and cls.get_db_prep_save is owner.get_db_prep_save)
+        return bt if same else None
+
+    def has_plain_pre_save(self) -> bool:
+        return type(self).pre_save is Field.pre_save
 
     def pre_save(self, instance, add: bool):
         return getattr(instance, self.attname)

@@ -34,6 +34,8 @@ def _use_tz() -> bool:
 # ---- auto and integer fields -----------------------------------------------------------
 class IntegerField(Field):
     empty_strings_allowed = False
+    python_type = int
+    identity_bind_type = int
     min_value: int | None = -2147483648
     max_value: int | None = 2147483647
 
@@ -117,6 +119,8 @@ class SmallAutoField(AutoFieldMixin, SmallIntegerField):
 # ---- numbers ------------------------------------------------------------------------
 class FloatField(Field):
     empty_strings_allowed = False
+    python_type = float
+    identity_bind_type = float
 
     def to_python(self, value):
         if value is None or isinstance(value, float):
@@ -198,6 +202,9 @@ class DecimalField(Field):
 
 # ---- strings ------------------------------------------------------------------------
 class CharField(Field):
+    python_type = str
+    identity_bind_type = str
+
     def __init__(self, verbose_name=None, name=None, max_length=255, **kwargs):
         super().__init__(verbose_name, name, max_length=max_length, **kwargs)
 
@@ -223,6 +230,9 @@ class CharField(Field):
 
 
 class TextField(Field):
+    python_type = str
+    identity_bind_type = str
+
     def to_python(self, value):
         if value is None or isinstance(value, str):
             return value
@@ -240,6 +250,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class EmailField(CharField):
     """Validated on assignment (spec): a bad address raises ``ValidationError``."""
 
+    python_type = None  # always validated
     uses_class_descriptor = True
 
     def __init__(self, verbose_name=None, name=None, max_length=254, **kwargs):
@@ -259,6 +270,8 @@ class EmailField(CharField):
 
 
 class URLField(CharField):
+    python_type = str
+
     def __init__(self, verbose_name=None, name=None, max_length=200, **kwargs):
         super().__init__(verbose_name, name, max_length=max_length, **kwargs)
 
@@ -288,6 +301,7 @@ class SlugField(CharField):
 
 class BooleanField(Field):
     empty_strings_allowed = False
+    python_type = bool
 
     def to_python(self, value):
         if value is None or isinstance(value, bool):

@@ -219,45 +219,43 @@ class Model(metaclass=ModelBase):
     _meta: Options
 
     def __init__(self, *args, **kwargs):
-        d = self.__dict__
-        d["_state"] = ModelState()
         opts = self._meta
         plan = opts.__dict__.get("_init_plan") or _build_init_plan(type(self))
+        by_key, constants, computed, positional = plan
+        d = self.__dict__
+        d.update(constants)
+        d["_state"] = ModelState()
         if args:
-            if len(args) > len(plan):
-                raise TypeError(f"{type(self).__name__}() takes at most {len(plan)} positional arguments")
-            for (name, attname, field, setter), value in zip(plan, args):
+            if len(args) > len(positional):
+                raise TypeError(f"{type(self).__name__}() takes at most {len(positional)} positional arguments")
+            for name, value in zip(positional, args):
                 if name in kwargs:
                     raise TypeError(f"{type(self).__name__}() got multiple values for {name!r}")
                 kwargs[name] = value
-        for name, attname, field, setter in plan:
-            if name in kwargs:
-                value = kwargs.pop(name)
-                if setter:
-                    setattr(self, name, value)
-                else:
-                    d[attname] = field.to_python(value) if value is not None else None
-            elif attname != name and attname in kwargs:
-                value = kwargs.pop(attname)
+        for name, attname, field in computed:
+            if name not in kwargs and attname not in kwargs:
+                d[attname] = field.get_default()
+        unknown = None
+        for key, value in kwargs.items():
+            entry = by_key.get(key)
+            if entry is None:
+                if isinstance(getattr(type(self), key, None), property):
+                    setattr(self, key, value)
+                    continue
+                unknown = [*(unknown or ()), key]
+                continue
+            attname, to_python, fast, setter = entry
+            if setter:
+                setattr(self, key, value)
+            elif value is None or value.__class__ is fast:
                 d[attname] = value
             else:
-                default = field.get_default() if field.has_default() else (
-                    None if not field.concrete or field.null or field.primary_key or field.has_db_default()
-                    else field.get_default())
-                if setter and field.has_default():
-                    setattr(self, name, default)
-                else:
-                    d[attname] = default
-        if kwargs:
-            cls = type(self)
-            for key in list(kwargs):
-                if isinstance(getattr(cls, key, None), property):
-                    setattr(self, key, kwargs.pop(key))
-            if kwargs:
-                valid = ", ".join(sorted({p[0] for p in plan} | {p[1] for p in plan}))
-                raise TypeError(
-                    f"{cls.__name__}() got unexpected keyword argument(s): "
-                    f"{', '.join(sorted(kwargs))}. Valid fields: {valid}")
+                d[attname] = to_python(value)
+        if unknown:
+            valid = ", ".join(sorted(by_key))
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s): "
+                f"{', '.join(sorted(unknown))}. Valid fields: {valid}")
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -504,14 +502,43 @@ def _merge(errors: dict, e: ValidationError):
         errors.setdefault("__all__", []).extend(e.messages)
 
 
+_IMMUTABLE = (type(None), str, int, float, bool, bytes, tuple, frozenset)
+
+
 def _build_init_plan(cls):
-    """``[(name, attname, field, use_setattr)]`` for ``Model.__init__``."""
-    plan = []
+    """Precompute what ``Model.__init__`` needs, once per class:
+
+    * ``by_key``: keyword (name or attname) -> ``(attname, to_python, fast type,
+      use setattr)``; a value whose class is the fast type is stored as is;
+    * ``constants``: attname -> default for fields whose default is a constant
+      (one ``dict.update`` fills them);
+    * ``computed``: fields whose default must be computed per instance;
+    * ``positional``: field names in declaration order (positional arguments).
+    """
+    import decimal
+
+    by_key, constants, computed, positional = {}, {}, [], []
     for f in cls._meta.fields:
         if getattr(f, "many_to_many", False):
             continue
         setter = bool(getattr(f, "uses_class_descriptor", False) or getattr(f, "is_relation", False))
-        plan.append((f.name, f.attname, f, setter))
+        fast = f.fast_python_type()
+        by_key[f.name] = (f.attname, f.to_python, fast, setter)
+        if f.attname != f.name:
+            by_key[f.attname] = (f.attname, f.to_python if not f.is_relation else f.to_python, fast, False)
+        positional.append(f.name)
+        if f.has_default():
+            default = f.default
+            if callable(default) or not isinstance(default, (*_IMMUTABLE, decimal.Decimal)):
+                computed.append((f.name, f.attname, f))
+            else:
+                constants[f.attname] = f.to_python(default) if default is not None else None
+        elif not f.concrete or f.null or f.primary_key or f.has_db_default():
+            constants[f.attname] = None
+        else:
+            default = f.get_default()
+            constants[f.attname] = default
+    plan = (by_key, constants, computed, positional)
     cls._meta.__dict__["_init_plan"] = plan
     return plan
 

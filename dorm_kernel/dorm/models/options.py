@@ -106,7 +106,8 @@ class Options:
 
     def _expire_cache(self):
         self._field_cache = None
-        for key in ("concrete_fields", "fields", "_attname_map"):
+        for key in ("concrete_fields", "fields", "_attname_map", "_init_plan",
+                    "_insert_fields", "_insert_fields_pk", "_save_plan"):
             self.__dict__.pop(key, None)
 
     @property

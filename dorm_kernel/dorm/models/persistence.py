@@ -158,6 +158,12 @@ def insert_one_gen(conn, obj, using):
         obj.__dict__[pk_field.attname] = value
 
 
+def _bind_plan(fields):
+    """Per field: ``(field, attname, plain pre_save?, identity bind type, prep)``."""
+    return [(f, f.attname, f.has_plain_pre_save(), f.fast_bind_type(), f.get_db_prep_save)
+            for f in fields]
+
+
 def bulk_insert_gen(conn, model, objs, using, batch_size, on_conflict, update_fields, unique_fields):
     """Insert ``objs`` with one multi-row INSERT per batch; back-fills auto PKs where
     the backend returns them (not with conflict handling: rows may be skipped)."""
@@ -175,14 +181,19 @@ def bulk_insert_gen(conn, model, objs, using, batch_size, on_conflict, update_fi
         size = conn.ops.bulk_batch_size(max(len(fields), 1), len(group))
         if batch_size:
             size = min(size, batch_size)
-        prep = [(f, f.get_db_prep_save) for f in fields]
+        plan = _bind_plan(fields)
         for start in range(0, len(group), size):
             batch = group[start:start + size]
             params = []
+            append = params.append
             for obj in batch:
-                for f, prep_save in prep:
-                    v = f.pre_save(obj, True)
-                    params.append(None if v is None else prep_save(v, conn))
+                d = obj.__dict__
+                for f, attname, plain, fast, prep_save in plan:
+                    v = d.get(attname) if plain else f.pre_save(obj, True)
+                    if v is None or v.__class__ is fast:
+                        append(v)
+                    else:
+                        append(prep_save(v, conn))
             sql = insert_sql(conn, model, fields, len(batch), returning, on_conflict,
                              update_fields, unique_fields)
             rows = yield ("execute_insert", using, sql, params, bool(returning))

@@ -5,8 +5,9 @@ exposed twice: ``name()`` runs it with ``run_sync``, ``aname()`` with ``run_asyn
 """
 from __future__ import annotations
 
+from dorm.db import router
 from dorm.exceptions import (EmptyResultSet, FieldDoesNotExist, FieldError, IntegrityError,
-                             NotSupportedError)
+                             NotSupportedError, ReadOnlyModelError)
 from dorm.query.compiler import SQLCompiler
 from dorm.query.query import LOOKUP_SEP, Query
 from dorm.query.where import Q
@@ -54,16 +55,12 @@ class QuerySet:
     def db(self):
         if self._db:
             return self._db
-        from dorm.db import router
-
         return router.db_for_read(self.model, **self._hints)
 
     @property
     def _write_db(self):
         if self._db:
             return self._db
-        from dorm.db import router
-
         return router.db_for_write(self.model, **self._hints)
 
     def __deepcopy__(self, memo):
@@ -176,6 +173,8 @@ class QuerySet:
         return c
 
     def _not_sliced(self, what):
+        if self._query is None:
+            return
         if self.query.is_sliced:
             raise TypeError(f"Cannot {what} a query once a slice has been taken.")
         if self.query.combinator:
@@ -192,7 +191,9 @@ class QuerySet:
 
     def _filter_or_exclude(self, negate, args, kwargs):
         c = self._clone()
-        if args or kwargs:
+        if not negate and not args and len(kwargs) == 1:
+            c.query.add_filter(*next(iter(kwargs.items())))
+        elif args or kwargs:
             q = Q(*args, **kwargs)
             c.query.add_q(~q if negate else q)
         return c
@@ -349,7 +350,7 @@ class QuerySet:
 
         c = self._clone()
         for name, value in ctes.items():
-            c.query.ctes[name] = make_cte(name, value)
+            c.query.ctes = {**c.query.ctes, name: make_cte(name, value)}
         return c
 
     def _combinator(self, kind, other_qs, all_=False):
@@ -667,10 +668,8 @@ class QuerySet:
         values = self._validated_update_values(kwargs)
         db = self._write_db
         conn = yield ("connection", db)
-        q = self.query.clone()
-        q.order_by = () if not q.is_sliced else q.order_by
         try:
-            sql, params = SQLCompiler(q, conn).update_sql(values)
+            sql, params = SQLCompiler(self.query, conn).update_sql(values)
         except EmptyResultSet:
             return 0
         rows = yield ("execute_write", db, sql, params)
@@ -678,8 +677,6 @@ class QuerySet:
         return rows
 
     def _check_writable(self):
-        from dorm.exceptions import ReadOnlyModelError
-
         if self.model._meta.read_only:
             raise ReadOnlyModelError(f"{self.model.__name__} is read-only (Meta.read_only = True)")
 

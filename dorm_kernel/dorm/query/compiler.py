@@ -13,12 +13,19 @@ from dorm.expressions import Col, Ref
 from .where import WhereNode
 
 
+#: ops class -> {identifier: quoted}; identifiers come from models, so this stays small.
+_QUOTE_CACHES: dict = {}
+
+
 class SQLCompiler:
     def __init__(self, query, connection):
         self.query = query
         self.connection = connection
-        self.ops = connection.ops
-        self._quote_cache: dict[str, str] = {}
+        self.ops = ops = connection.ops
+        cache = _QUOTE_CACHES.get(ops.__class__)
+        if cache is None:
+            cache = _QUOTE_CACHES[ops.__class__] = {}
+        self._quote_cache = cache
         self._vendor_attr = "as_" + connection.vendor
 
     # ---- helpers -----------------------------------------------------------------------

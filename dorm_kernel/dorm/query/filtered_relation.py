@@ -28,7 +28,7 @@ class FilteredRelation:
         (path,) = field.path_infos
         alias = query.join(Join(path.to_opts.db_table, query.get_initial_alias(), None, Join.LOUTER,
                                 path.join_cols, True, path.join_field), reuse=False)
-        query.filtered_relations[name] = (alias, path.to_opts)
+        query.filtered_relations = {**query.filtered_relations, name: (alias, path.to_opts)}
         condition = _rename(self.condition, self.relation_name, name)
         query.alias_map[alias].extra_condition = query.build_where_node(condition)
 

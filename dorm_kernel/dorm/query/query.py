@@ -75,47 +75,54 @@ def _choices(opts, extra=()) -> str:
 class Query:
     """See the module docstring. Attributes are plain data; ``clone()`` copies them."""
 
+    # Immutable defaults live on the class; an instance only stores what differs, so
+    # creating and cloning a Query copies a small dict.
+    order_by: tuple = ()
+    default_ordering = True
+    standard_ordering = True
+    low_mark, high_mark = 0, None
+    distinct = False
+    distinct_fields: tuple = ()
+    select = None                  # [(name, expr)] for values(); None = model columns
+    values_mode = False
+    annotation_select_mask = None  # names of annotations to select (None = all)
+    group_by = None                # None, or True (group by the select list)
+    deferred = (frozenset(), True)
+    select_for_update = False
+    select_for_update_nowait = False
+    select_for_update_skip_locked = False
+    select_for_update_of: tuple = ()
+    select_related = False
+    is_empty = False
+    subquery = False
+    outer_query = None
+    combinator = None
+    combined_queries: tuple = ()
+    combinator_all = False
+    alias_prefix = "T"
+    _EMPTY: dict = {}
+
     def __init__(self, model):
         self.model = model
         self.alias_map: dict = {}
         self.where = WhereNode()
         self.having = WhereNode()
-        self.order_by: tuple = ()
-        self.default_ordering = True
-        self.standard_ordering = True
-        self.low_mark, self.high_mark = 0, None
-        self.distinct = False
-        self.distinct_fields: tuple = ()
-        self.select = None            # [(name, expr)] for values(); None = model columns
-        self.values_mode = False
         self.annotations: dict = {}
-        self.annotation_select_mask = None  # names of annotations to select (None = all)
-        self.group_by = None          # None, or tuple of expressions
-        self.deferred = (frozenset(), True)
-        self.select_for_update = False
-        self.select_for_update_nowait = False
-        self.select_for_update_skip_locked = False
-        self.select_for_update_of = ()
-        self.select_related = False
-        self.is_empty = False
-        self.ctes: dict = {}
-        self.subquery = False
-        self.outer_query = None
-        self.combinator = None
-        self.combined_queries: tuple = ()
-        self.combinator_all = False
-        self.alias_prefix = "T"
-        self.filtered_relations: dict = {}  # annotation name -> (join alias, target opts)
+        self.ctes = Query._EMPTY            # replaced (not mutated) when set
+        self.filtered_relations = Query._EMPTY
 
     # ---- cloning -----------------------------------------------------------------------
     def clone(self):
-        obj = copy.copy(self)
+        obj = Query.__new__(Query)
+        obj.__dict__ = self.__dict__.copy()
         obj.alias_map = dict(self.alias_map)
         obj.where = self.where.clone()
         obj.having = self.having.clone()
         obj.annotations = dict(self.annotations)
-        obj.ctes = dict(self.ctes)
-        obj.filtered_relations = dict(self.filtered_relations)
+        if self.ctes:
+            obj.ctes = dict(self.ctes)
+        if self.filtered_relations:
+            obj.filtered_relations = dict(self.filtered_relations)
         if isinstance(self.select_related, dict):
             obj.select_related = copy.deepcopy(self.select_related)
         return obj
@@ -246,7 +253,21 @@ class Query:
         else:
             self.where = self.where.add(node, AND)
 
+    def add_filter(self, key, value):
+        """``filter(key=value)``: one condition, the common case, without a Q tree."""
+        lookup = self.build_filter(key, value)
+        if lookup.contains_aggregate or _mentions_aggregate(WhereNode([lookup])):
+            self.having = self.having.add(lookup, AND)
+        else:
+            self.where = self.where.add(lookup, AND)
+
     def build_filter(self, key, value, negated=False):
+        fast = _LOCAL_LOOKUPS.get((self.model, key))
+        if fast is not None and not negated and not self.filtered_relations:
+            field, cls = fast
+            value = self.resolve_lookup_value(value)
+            if value is not None:
+                return cls(Col(self.get_initial_alias(), field), value)
         if not isinstance(key, str) or not key:
             raise TypeError(f"filter keyword must be a non-empty string, got {key!r}")
         parts = key.split(LOOKUP_SEP)
@@ -265,6 +286,10 @@ class Query:
             else:
                 lhs = self._col(field, alias)
         lookup = self.build_lookup(lhs, rest, value, key)
+        if (lhs.__class__ is Col and lhs.alias == self.get_initial_alias() and len(rest) <= 1
+                and lookup.lhs is lhs and key not in self.annotations):
+            # remember: this key is a plain lookup on a local column
+            _remember_local_lookup(self.model, key, field, type(lookup))
         if negated and not isinstance(lookup, IsNull) and _nullable(lhs):
             return WhereNode([lookup, IsNull(lookup.lhs, False)], AND)
         return lookup
@@ -325,6 +350,8 @@ class Query:
         return cls(lhs, value)
 
     def resolve_lookup_value(self, value):
+        if value.__class__ in _PLAIN_VALUES:
+            return value
         if hasattr(value, "_meta") and hasattr(value, "pk") and not isinstance(value, type):
             return value.pk
         if hasattr(value, "query") and hasattr(value, "_iterable_class"):
@@ -535,6 +562,27 @@ class _Random:
 
     def as_sql(self, compiler, connection):
         return connection.ops.random_function_sql(), []
+
+
+_PLAIN_VALUES = frozenset({int, str, float, bool, bytes})
+
+#: (model, filter key) -> (field, lookup class) for keys that name a local column and
+#: at most a lookup: later ``filter()`` calls skip path resolution. Cleared whenever
+#: the plugin registry (and so the lookup tables) changes.
+_LOCAL_LOOKUPS: dict = {}
+_subscribed = False
+
+
+def _remember_local_lookup(model, key, field, lookup_cls):
+    global _subscribed
+    if not _subscribed:
+        from dorm.plugins import on_change
+
+        on_change(_LOCAL_LOOKUPS.clear)
+        _subscribed = True
+    if len(_LOCAL_LOOKUPS) > 4096:
+        _LOCAL_LOOKUPS.clear()
+    _LOCAL_LOOKUPS[(model, key)] = (field, lookup_cls)
 
 
 def _has_field(opts, name) -> bool:

@@ -112,8 +112,10 @@ class WhereNode:
         return any(getattr(c, "contains_aggregate", False) for c in self.children)
 
     def clone(self):
-        return WhereNode([c.clone() if isinstance(c, WhereNode) else c for c in self.children],
-                         self.connector, self.negated)
+        obj = WhereNode.__new__(WhereNode)
+        obj.connector, obj.negated = self.connector, self.negated
+        obj.children = [c.clone() if c.__class__ is WhereNode else c for c in self.children]
+        return obj
 
     def get_group_by_cols(self):
         cols = []
