@@ -197,6 +197,15 @@ def mask_params(sql: str, params):
         return "***"
 
 
+def shorten_params(params, limit: int = 500) -> str:
+    """``repr(params)`` cut to ``limit`` characters (bulk statements carry thousands)."""
+    text = repr(params)
+    if len(text) <= limit:
+        return text
+    count = len(params) if hasattr(params, "__len__") else "?"
+    return text[:limit] + f"... [{count} parameters in all]"
+
+
 def shorten(sql: str, limit: int = 2000) -> str:
     """``sql`` cut to ``limit`` characters for log lines."""
     if len(sql) <= limit:

@@ -213,10 +213,22 @@ def _notify_prepared(cls):
         signals.class_prepared.send(cls)
 
 
+class _LazyState:
+    """``instance._state`` for instances built by ``Model(...)``: created on first
+    access (a non-data descriptor, so afterwards the instance dict answers)."""
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        state = instance.__dict__["_state"] = ModelState()
+        return state
+
+
 class Model(metaclass=ModelBase):
     """Base class of every model. See ``spec/core.md`` §2 for the instance API."""
 
     _meta: Options
+    _state = _LazyState()
 
     def __init__(self, *args, **kwargs):
         opts = self._meta
@@ -224,7 +236,6 @@ class Model(metaclass=ModelBase):
         by_key, constants, computed, positional = plan
         d = self.__dict__
         d.update(constants)
-        d["_state"] = ModelState()
         if args:
             if len(args) > len(positional):
                 raise TypeError(f"{type(self).__name__}() takes at most {len(positional)} positional arguments")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dorm.exceptions import DatabaseError
 
+from .base import ModelState
+
 _insert_cache: dict = {}
 
 
@@ -205,5 +207,9 @@ def bulk_insert_gen(conn, model, objs, using, batch_size, on_conflict, update_fi
                         value = c(value)
                     obj.__dict__[pk_field.attname] = value
             for obj in batch:
-                obj._state.adding = False
-                obj._state.db = using
+                d = obj.__dict__
+                state = d.get("_state")
+                if state is None:
+                    d["_state"] = ModelState(using, False)
+                else:
+                    state.adding, state.db = False, using

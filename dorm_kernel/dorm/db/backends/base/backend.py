@@ -54,7 +54,8 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
-from dorm.db.utils import dbapi_class_for, knobs, mask_params, normalize_error, shorten
+from dorm.db.utils import (dbapi_class_for, knobs, mask_params, normalize_error, shorten,
+                           shorten_params)
 from dorm.exceptions import DatabaseError, ImproperlyConfigured
 from dorm.hookspecs import hookimpl
 
@@ -646,8 +647,8 @@ class BaseBackend:
 
     def _after(self, sql, params, elapsed, error, result, many):
         if self._log.isEnabledFor(_DEBUG):
-            self._log.debug("(%.3f ms) %s; params=%r; alias=%s%s", elapsed * 1000.0, shorten(sql),
-                            mask_params(sql, params), self.alias,
+            self._log.debug("(%.3f ms) %s; params=%s; alias=%s%s", elapsed * 1000.0, shorten(sql),
+                            shorten_params(mask_params(sql, params)), self.alias,
                             f"; error={type(error).__name__}" if error is not None else "")
         if elapsed >= knobs.slow_query_s:
             self._log_slow(sql, params, elapsed)
@@ -661,8 +662,8 @@ class BaseBackend:
             knobs.refresh()
             if elapsed < knobs.slow_query_s:
                 return
-        self._log.warning("slow query (%.1f ms, alias=%s): %s; params=%r", elapsed * 1000.0,
-                          self.alias, shorten(sql), mask_params(sql, params))
+        self._log.warning("slow query (%.1f ms, alias=%s): %s; params=%s", elapsed * 1000.0,
+                          self.alias, shorten(sql), shorten_params(mask_params(sql, params)))
 
     # ---- statement API (sync) -----------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
