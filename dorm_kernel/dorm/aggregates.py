@@ -11,8 +11,17 @@ from dorm.exceptions import FieldError, NotSupportedError
 from dorm.expressions import Func, Star, Value
 
 
+NUMERIC_TYPES = frozenset({
+    "IntegerField", "SmallIntegerField", "BigIntegerField", "PositiveIntegerField",
+    "PositiveSmallIntegerField", "PositiveBigIntegerField", "AutoField", "BigAutoField",
+    "SmallAutoField", "FloatField", "DecimalField", "DurationField", "BooleanField",
+})
+
+
 class Aggregate(Func):
     contains_aggregate = True
+    #: Sum/Avg/StdDev/Variance refuse non-numeric columns with a FieldError.
+    numeric_only = False
     template = "%(function)s(%(distinct)s%(expressions)s)"
     allow_distinct = False
     empty_result_set_value = None
@@ -44,6 +53,14 @@ class Aggregate(Func):
         for src in c.source_expressions:
             if getattr(src, "contains_aggregate", False) and not summarize:
                 raise FieldError(f"cannot nest aggregate functions: {self!r}")
+            if self.numeric_only:
+                field = getattr(src, "output_field", None)
+                itype = field.get_internal_type() if field is not None else None
+                if itype is not None and itype not in NUMERIC_TYPES:
+                    owner = getattr(getattr(field, "model", None), "__name__", "")
+                    raise FieldError(
+                        f"{self.name}() needs a numeric field; {owner + '.' if owner else ''}"
+                        f"{getattr(field, 'name', '') or itype} is a {itype}")
         if self.filter is not None and query is not None:
             c.filter = query.build_where_node(self.filter)
         c.contains_aggregate = True
@@ -120,6 +137,7 @@ class Count(Aggregate):
 
 class Sum(Aggregate):
     function = "SUM"
+    numeric_only = True
     allow_distinct = True
 
     def get_db_converters(self, connection):
@@ -138,6 +156,7 @@ class Sum(Aggregate):
 
 class Avg(Aggregate):
     function = "AVG"
+    numeric_only = True
     allow_distinct = True
 
     def _resolve_output_field(self):
@@ -165,6 +184,7 @@ class Min(Aggregate):
 
 
 class StdDev(Aggregate):
+    numeric_only = True
     requires_feature = "supports_stddev"
 
     def __init__(self, expression, sample=False, **kwargs):

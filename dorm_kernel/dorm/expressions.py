@@ -161,10 +161,11 @@ class OuterRef(F):
     """A reference to a column of the outer query, inside ``Subquery``/``Exists``."""
 
     def resolve_expression(self, query=None, allow_joins=True, summarize=False, for_save=False):
-        outer = getattr(query, "outer_query", None)
-        if outer is None:
-            raise ValueError(f"OuterRef({self.name!r}) used outside a subquery")
-        return outer.resolve_ref(self.name, allow_joins=allow_joins)
+        """A placeholder until the queryset is nested (``Subquery``/``Exists``); then
+        it becomes a column of the outer query."""
+        from dorm.query.relabel import ResolvedOuterRef
+
+        return ResolvedOuterRef(self.name)
 
 
 def infer_field(value):
@@ -511,11 +512,10 @@ class Subquery(Expression):
         self.query = getattr(queryset, "query", queryset)
 
     def resolve_expression(self, query=None, allow_joins=True, summarize=False, for_save=False):
+        from dorm.query.relabel import nest
+
         c = self.copy()
-        c.query = self.query.clone()
-        c.query.outer_query = query
-        c.query.subquery = True
-        c.query.resolve_outer_refs()
+        c.query = nest(self.query.clone(), query) if query is not None else self.query.clone()
         return c
 
     def _resolve_output_field(self):

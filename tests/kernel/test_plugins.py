@@ -94,6 +94,12 @@ def fresh(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     eps: list = []
     monkeypatch.setattr(manager, "_iter_entry_points", lambda: list(eps))
+    # as on a machine with no plugin distribution installed (other helpers' plugins
+    # such as dorm-postgres may be installed in the dev venv)
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("dorm.plugins.missing"), "_installed_version",
+                        lambda distribution: None)
     with plugins.isolated():
         yield eps
 

@@ -350,6 +350,7 @@ class Model(metaclass=ModelBase):
                 raise ValueError(
                     f"{cls.__name__}.save(update_fields=...) names unknown field(s) "
                     f"{', '.join(sorted(bad))}; fields: {', '.join(sorted(f.name for f in self._meta.concrete_fields))}")
+        self._prepare_related_for_save()
         sender = self._meta.concrete_model if self._meta.proxy else cls
         if signals.pre_save.has_receivers(sender):
             yield ("send", signals.pre_save, sender,
@@ -362,6 +363,26 @@ class Model(metaclass=ModelBase):
                    {"instance": self, "created": created, "raw": False, "using": using,
                     "update_fields": update_fields})
         return None
+
+    def _prepare_related_for_save(self):
+        """A related object assigned before it was saved: take its primary key now, or
+        refuse (saving would silently store NULL and lose the relation)."""
+        state = self.__dict__.get("_state")
+        if state is None or not state.fields_cache:
+            return
+        for field in self._meta.concrete_fields:
+            if not getattr(field, "is_relation", False):
+                continue
+            obj = state.fields_cache.get(field.name)
+            if obj is None:
+                continue
+            value = getattr(obj, field.target_field.attname)
+            if value is None:
+                raise ValueError(
+                    f"save() prohibited to prevent data loss due to unsaved related object "
+                    f"'{field.name}' ({type(self).__name__}.{field.name})")
+            if self.__dict__.get(field.attname) is None:
+                self.__dict__[field.attname] = value
 
     def delete(self, using=None, keep_parents=False):
         return run_sync(self._delete_gen(using))

@@ -315,6 +315,9 @@ class QuerySet:
         return c
 
     def select_for_update(self, nowait=False, skip_locked=False, of=(), no_wait=None):
+        """Lock the selected rows until the transaction ends. ``nowait`` (Django) and
+        ``no_wait`` (the reference's name) are the same option. Backends without row
+        locks raise ``NotSupportedError`` when the query runs (never a silent no-op)."""
         if no_wait is not None:
             nowait = no_wait
         if nowait and skip_locked:
@@ -628,7 +631,11 @@ class QuerySet:
     def _update_or_create_gen(self, defaults=None, create_defaults=None, **kwargs):
         defaults = defaults or {}
         db = self._write_db
-        obj, created = yield ("atomic", db, self.using(db).select_for_update()._get_or_create_gen(
+        conn = yield ("connection", db)
+        qs = self.using(db)
+        if conn.features.supports_select_for_update:
+            qs = qs.select_for_update()  # lock the row between read and update
+        obj, created = yield ("atomic", db, qs._get_or_create_gen(
             create_defaults if create_defaults is not None else defaults, **kwargs))
         if created:
             return obj, True

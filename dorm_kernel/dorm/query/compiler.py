@@ -176,11 +176,32 @@ class SQLCompiler:
         if with_limits and q.is_sliced:
             parts.append(self.ops.limit_offset_sql(
                 None if q.high_mark is None else q.high_mark - q.low_mark, q.low_mark))
-        if q.select_for_update and self.connection.features.supports_select_for_update:
+        if q.select_for_update:
+            self._check_select_for_update()
             parts.append(self.ops.for_update_sql(
                 nowait=q.select_for_update_nowait, skip_locked=q.select_for_update_skip_locked,
                 of=tuple(self.quote_name(o) for o in q.select_for_update_of)))
         return " ".join(parts), params
+
+    def _check_select_for_update(self):
+        from dorm.exceptions import TransactionManagementError
+
+        q, conn = self.query, self.connection
+        features = conn.features
+        name = conn.display_name
+        if not features.supports_select_for_update:
+            raise NotSupportedError(
+                f"select_for_update() is not supported on {name}: it would silently lock nothing "
+                "(SQLite serialises writers per database; use atomic() there)")
+        if q.select_for_update_nowait and not features.supports_select_for_update_nowait:
+            raise NotSupportedError(f"select_for_update(nowait=True) is not supported on {name}")
+        if q.select_for_update_skip_locked and not features.supports_select_for_update_skip_locked:
+            raise NotSupportedError(f"select_for_update(skip_locked=True) is not supported on {name}")
+        if q.select_for_update_of and not features.supports_select_for_update_of:
+            raise NotSupportedError(f"select_for_update(of=...) is not supported on {name}")
+        if not q.subquery and not getattr(conn, "in_atomic_block", True):
+            raise TransactionManagementError(
+                "select_for_update() must run inside a transaction (wrap it in transaction.atomic())")
 
     def compile_where(self, node: WhereNode):
         if not node.children:

@@ -315,7 +315,6 @@ class Query:
         from dorm.expressions import Subquery
 
         inner = Query(self.model)
-        inner.alias_prefix = "U"
         inner.add_q(Q(**{key: value}))
         pk = self.model._meta.pk
         inner.select = [("pk", Col(inner.get_initial_alias(), pk))]
@@ -353,6 +352,10 @@ class Query:
         if value.__class__ in _PLAIN_VALUES:
             return value
         if hasattr(value, "_meta") and hasattr(value, "pk") and not isinstance(value, type):
+            if value.pk is None:
+                raise ValueError(
+                    f"{type(value).__name__} instance passed to a related filter must be saved "
+                    "(its primary key is None)")
             return value.pk
         if hasattr(value, "query") and hasattr(value, "_iterable_class"):
             from dorm.expressions import Subquery
@@ -360,6 +363,8 @@ class Query:
             sub = value.query.clone()
             if sub.select is None:
                 sub.set_values(["pk"])
+            if not sub.is_sliced:
+                sub.order_by, sub.default_ordering = (), False
             return Subquery(sub).resolve_expression(self)
         if hasattr(value, "resolve_expression"):
             return value.resolve_expression(self)
@@ -496,10 +501,6 @@ class Query:
         self.order_by = ()
         self.default_ordering = False
         self.annotation_select_mask = set()
-
-    def resolve_outer_refs(self):
-        """OuterRef inside filters were resolved when the filter was added; nothing
-        more to do for subqueries built from QuerySets."""
 
     # ---- deferred loading ------------------------------------------------------------
     def add_deferred(self, names):
