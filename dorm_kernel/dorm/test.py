@@ -37,7 +37,6 @@ import inspect
 
 from dorm.transaction import AsyncAtomic, Atomic
 
-__all__ = ["rollback"]
 
 
 class rollback:
@@ -129,3 +128,54 @@ class rollback:
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+class capture_queries:
+    """Record the statements run inside a ``with`` block (all aliases, or ``using``).
+
+    ``ctx.queries`` is a list of ``{"sql", "params", "alias"}`` dicts; ``len(ctx)``
+    counts them. Works for sync and async code (statements are recorded through the
+    ``pre_query`` signal, which every backend sends)."""
+
+    def __init__(self, using=None):
+        self.using = using
+        self.queries: list[dict] = []
+
+    def _receiver(self, sender, sql=None, params=None, alias=None, **kwargs):
+        if self.using is None or alias == self.using:
+            self.queries.append({"sql": sql, "params": params, "alias": alias})
+
+    def __enter__(self):
+        from dorm.signals import pre_query
+
+        pre_query.connect(self._receiver, weak=False)
+        return self
+
+    def __exit__(self, *exc):
+        from dorm.signals import pre_query
+
+        pre_query.disconnect(self._receiver)
+        return False
+
+    def __len__(self):
+        return len(self.queries)
+
+
+class assert_num_queries(capture_queries):
+    """``with assert_num_queries(2): ...`` fails with the list of statements when the
+    block runs a different number of queries (an N+1 guard for tests)."""
+
+    def __init__(self, expected: int, using=None):
+        super().__init__(using)
+        self.expected = expected
+
+    def __exit__(self, exc_type, *exc):
+        super().__exit__(exc_type, *exc)
+        if exc_type is None and len(self.queries) != self.expected:
+            listing = "\n".join(f"  {i + 1}. {q['sql']}" for i, q in enumerate(self.queries))
+            raise AssertionError(
+                f"expected {self.expected} queries, {len(self.queries)} were run:\n{listing}")
+        return False
+
+
+__all__ = ["rollback", "capture_queries", "assert_num_queries"]

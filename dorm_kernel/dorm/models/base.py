@@ -399,9 +399,11 @@ class Model(metaclass=ModelBase):
                              f"{self._meta.pk.attname} attribute is set to None.")
         using = self._write_alias(using)
         collector = Collector(using)
-        yield from collector.collect_gen([self])
-        result = yield from collector.delete_gen()
-        return result
+        if not any(getattr(r, "collect_related_gen", None) for r in self._meta.related_objects):
+            yield from collector.collect_gen([self])
+            return (yield from collector.delete_gen())
+        # collect and delete in one transaction, so what was read is what goes
+        return (yield ("atomic", using, _collect_and_delete(collector, self)))
 
     def refresh_from_db(self, using=None, fields=None):
         return run_sync(self._refresh_gen(using, fields))
@@ -509,6 +511,13 @@ class Model(metaclass=ModelBase):
         except FieldDoesNotExist:
             return getattr(self, name)
         return getattr(self, f.attname)
+
+
+def _collect_and_delete(collector, obj):
+    yield from collector.collect_gen([obj])
+    from dorm import signals
+
+    return (yield from collector._delete_all_gen(signals))
 
 
 def _read_alias(cls, instance=None):

@@ -84,6 +84,10 @@ class Collector:
                 for obj in bucket.values():
                     yield ("send", signals.pre_delete, model, {"instance": obj, "using": self.using})
             n = yield from delete_pks_gen(conn, self.using, model, list(bucket))
+            # Rows read in this transaction and deleted by it: the database's own
+            # ON DELETE CASCADE may have removed some before the statement reached
+            # them, so the statement's row count alone would under-report.
+            n = max(n, len(bucket))
             counts[model._meta.label] = counts.get(model._meta.label, 0) + n
             if self.send_signals and signals.post_delete.has_receivers(model):
                 for obj in bucket.values():

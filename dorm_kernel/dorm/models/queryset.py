@@ -693,8 +693,6 @@ class QuerySet:
         if self.query.distinct or self.query.select is not None:
             raise TypeError("Cannot call delete() after .distinct() or .values()")
         self._check_writable()
-        from .deletion import Collector
-
         db = self._write_db
         conn = yield ("connection", db)
         opts = self.model._meta
@@ -706,12 +704,20 @@ class QuerySet:
             n = yield ("execute_write", db, sql, params)
             self._result_cache = None
             return n, ({opts.label: n} if n else {})
+        result = yield ("atomic", db, self._collect_and_delete_gen(db))
+        self._result_cache = None
+        return result
+
+    def _collect_and_delete_gen(self, db):
+        """Read the rows, follow ``on_delete`` and delete, in one transaction."""
+        from dorm import signals
+
+        from .deletion import Collector
+
         objs = yield from self.using(db)._fetch_gen()
         collector = Collector(db, send_signals=False)
         yield from collector.collect_gen(objs)
-        result = yield from collector.delete_gen()
-        self._result_cache = None
-        return result
+        return (yield from collector._delete_all_gen(signals))
 
     def _bulk_create_gen(self, objs, batch_size=None, ignore_conflicts=False,
                          update_conflicts=False, update_fields=None, unique_fields=None):

@@ -336,6 +336,13 @@ class Query:
         elif cls is None and field is not None and field.get_internal_type() == "JSONField":
             lhs = KeyTransform(last, lhs)
             cls = lhs.output_field.get_lookup("exact")
+        if cls is None and getattr(field, "is_relation", False) and getattr(field, "related_model", None):
+            target = field.related_model._meta
+            raise FieldError(
+                f"Cannot resolve {last!r} in {key!r}: it is neither a field of "
+                f"{target.object_name} (choices: {_choices(target)}) nor a lookup on "
+                f"{type(field).__name__} {self.model.__name__}.{field.name} "
+                f"(lookups: {_valid(field, Lookup)})")
         if cls is None:
             raise FieldError(
                 f"Unsupported lookup {last!r} in {key!r} for {type(field).__name__} "
