@@ -45,6 +45,7 @@ class Config:
     ops: int = 1_000  # create / get / update calls per timed run
     count_ops: int = 200  # count() calls per timed run
     list_ops: int = 100  # list(qs[:limit]) calls per timed run
+    related_ops: int = 20  # select_related fetches of RELATED_ROWS rows per timed run
     list_limit: int = 100
     repeat: int = 5
     warmup: int = 1
@@ -233,7 +234,7 @@ def main(argv=None) -> int:
     cfg = Config(rows=args.rows, ops=args.ops, repeat=args.repeat, warmup=args.warmup,
                  synchronous=args.synchronous)
     if args.quick:
-        cfg = dataclasses.replace(cfg, rows=2_000, ops=200, count_ops=50, list_ops=30,
+        cfg = dataclasses.replace(cfg, rows=2_000, ops=200, count_ops=50, list_ops=30, related_ops=5,
                                   repeat=3)
     scenarios = [s for s in SCENARIOS if s.name in args.scenarios]
 

@@ -28,6 +28,7 @@ class Scenario:
             "list": cfg.list_ops * cfg.list_limit,
             "update": cfg.ops,
             "values_list": cfg.rows,
+            "select_related": cfg.related_ops * RELATED_ROWS,
         }[self.name]
 
 
@@ -46,6 +47,8 @@ SCENARIOS: list[Scenario] = [
              "UPDATE one row by primary key, autocommit"),
     Scenario("values_list", "values_list()", "row", "populated", 1.5,
              "fetch all ROWS rows as tuples"),
+    Scenario("select_related", "select_related() 1k", "row", "as-is", 2.5,
+             "fetch 1,000 pets with their owner in one JOIN into instances"),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -54,6 +57,21 @@ BY_NAME = {s.name: s for s in SCENARIOS}
 def make_row(i: int) -> tuple[str, int, float]:
     """The (name, value, score) of row number ``i``: the same data for every peer."""
     return (f"item-{i:06d}", i % 1000, i * 0.5)
+
+
+#: The select_related scenario: RELATED_ROWS pets spread over RELATED_OWNERS owners,
+#: created once by each peer's ``setup``.
+RELATED_ROWS = 1000
+RELATED_OWNERS = 100
+
+
+def make_owner(i: int) -> str:
+    return f"owner-{i:04d}"
+
+
+def make_pet(i: int) -> tuple[str, int]:
+    """(name, owner number 1..RELATED_OWNERS) of pet ``i``."""
+    return (f"pet-{i:05d}", i % RELATED_OWNERS + 1)
 
 
 #: ``filter(value__lt=COUNT_THRESHOLD)``: matches about half the rows.

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from bench.peers.base import Peer
-from bench.scenarios import COUNT_THRESHOLD, make_row
+from bench.scenarios import (COUNT_THRESHOLD, RELATED_OWNERS, RELATED_ROWS, make_owner, make_pet,
+                             make_row)
 
 
 class DormPeer(Peer):
@@ -41,8 +42,27 @@ class DormPeer(Peer):
                 app_label = "bench"
                 db_table = "bench_item"
 
+        class BenchOwner(dorm.Model):
+            name = dorm.CharField(max_length=100)
+
+            class Meta:
+                app_label = "bench"
+                db_table = "bench_owner"
+
+        class BenchPet(dorm.Model):
+            name = dorm.CharField(max_length=100)
+            owner = dorm.ForeignKey(BenchOwner, on_delete=dorm.CASCADE, db_index=False)
+
+            class Meta:
+                app_label = "bench"
+                db_table = "bench_pet"
+
         self.Item = BenchItem
-        dorm.create_tables([BenchItem])
+        self.Pet = BenchPet
+        dorm.create_tables([BenchItem, BenchOwner, BenchPet])
+        BenchOwner.objects.bulk_create([BenchOwner(name=make_owner(i)) for i in range(RELATED_OWNERS)])
+        BenchPet.objects.bulk_create([BenchPet(name=n, owner_id=o) for n, o in
+                                      (make_pet(i) for i in range(RELATED_ROWS))])
         self._info = self._match_pragmas(env)
 
     def _match_pragmas(self, env) -> dict:
@@ -111,6 +131,11 @@ class DormPeer(Peer):
         objects = self.Item.objects
         for n, pk in enumerate(self.cfg.pks):
             objects.filter(pk=pk).update(value=n % 1000)
+
+    def op_select_related(self) -> None:
+        qs = self.Pet.objects.select_related("owner")
+        for _ in range(self.cfg.related_ops):
+            list(qs.all()[:RELATED_ROWS])
 
     def op_values_list(self) -> None:
         list(self.Item.objects.values_list("id", "name", "value"))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sqlite3
 
 from bench.peers.base import Peer
-from bench.scenarios import COUNT_THRESHOLD, make_row
+from bench.scenarios import (COUNT_THRESHOLD, RELATED_OWNERS, RELATED_ROWS, make_owner, make_pet,
+                             make_row)
 
 DDL = (
     'CREATE TABLE "bench_item" ('
@@ -18,6 +19,16 @@ DDL = (
     '"score" real NOT NULL)'
 )
 COLUMNS = '"id", "name", "value", "score"'
+RELATED_DDL = (
+    'CREATE TABLE "bench_owner" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
+    '"name" varchar(100) NOT NULL)',
+    'CREATE TABLE "bench_pet" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
+    '"name" varchar(100) NOT NULL, "owner_id" bigint NOT NULL REFERENCES "bench_owner" ("id"))',
+)
+RELATED_SQL = (
+    'SELECT "bench_pet"."id", "bench_pet"."name", "bench_pet"."owner_id", "T1"."id", "T1"."name" '
+    'FROM "bench_pet" INNER JOIN "bench_owner" "T1" ON ("bench_pet"."owner_id" = "T1"."id") LIMIT ?'
+)
 
 
 class RawSqlite(Peer):
@@ -31,6 +42,15 @@ class RawSqlite(Peer):
         self.conn = env.raw_connect()
         self.conn.execute(DDL)
         self.cfg = cfg
+        c = self.conn
+        for ddl in RELATED_DDL:
+            c.execute(ddl)
+        c.execute("BEGIN")
+        c.executemany('INSERT INTO "bench_owner" ("name") VALUES (?)',
+                      [(make_owner(i),) for i in range(RELATED_OWNERS)])
+        c.executemany('INSERT INTO "bench_pet" ("name", "owner_id") VALUES (?, ?)',
+                      [make_pet(i) for i in range(RELATED_ROWS)])
+        c.execute("COMMIT")
 
     def teardown(self) -> None:
         self.conn.close()
@@ -88,6 +108,11 @@ class RawSqlite(Peer):
         sql = 'UPDATE "bench_item" SET "value" = ? WHERE "id" = ?'
         for n, pk in enumerate(self.cfg.pks):
             execute(sql, (n % 1000, pk))
+
+    def op_select_related(self) -> None:
+        execute = self.conn.execute
+        for _ in range(self.cfg.related_ops):
+            execute(RELATED_SQL, (RELATED_ROWS,)).fetchall()
 
     def op_values_list(self) -> None:
         self.conn.execute('SELECT "id", "name", "value" FROM "bench_item"').fetchall()

@@ -34,8 +34,7 @@ class ModelIterable:
         names = [f.attname for f in model_fields] + ann_names
         converters = compiler.get_converters([e for e, _ in select])
         new = model.__new__
-        related = getattr(compiler, "related_klass_info", None)
-        n = len(names)
+        related = _plan_related(getattr(compiler, "related_klass_info", None))
 
         def hydrate(rows, db):
             rows = _convert(rows, converters)
@@ -43,7 +42,7 @@ class ModelIterable:
             append = out.append
             for row in rows:
                 obj = new(model)
-                d = dict(zip(names, row[:n] if related else row))
+                d = dict(zip(names, row))  # zip stops at the model's own columns
                 d["_state"] = ModelState(db, False)
                 obj.__dict__ = d
                 if related:
@@ -53,22 +52,36 @@ class ModelIterable:
         return hydrate
 
 
-def _attach_related(row, obj, nodes, db):
+def _plan_related(nodes):
+    """Precompute per joined relation what hydration needs (no per-row lookups)."""
+    if not nodes:
+        return None
+    plan = []
     for field, start, fields, model, children in nodes:
-        values = row[start:start + len(fields)]
-        pk_index = fields.index(model._meta.pk)
-        if values[pk_index] is None:
-            rel = None
-        else:
-            rel = model.__new__(model)
-            d = dict(zip([f.attname for f in fields], values))
-            d["_state"] = ModelState(db, False)
-            rel.__dict__ = d
-            if children:
-                _attach_related(row, rel, children, db)
-            if getattr(field, "one_to_one", False) and not field.remote_field.is_hidden():
-                rel._state.fields_cache[field.remote_field.get_accessor_name()] = obj
-        obj._state.fields_cache[field.name] = rel
+        reverse_name = None
+        if getattr(field, "one_to_one", False) and not field.remote_field.is_hidden():
+            reverse_name = field.remote_field.get_accessor_name()
+        plan.append((field.name, start, start + len(fields), [f.attname for f in fields],
+                     start + fields.index(model._meta.pk), model, _plan_related(children),
+                     reverse_name))
+    return plan
+
+
+def _attach_related(row, obj, plan, db):
+    cache = obj._state.fields_cache
+    for name, start, end, attnames, pk_pos, model, children, reverse_name in plan:
+        if row[pk_pos] is None:
+            cache[name] = None
+            continue
+        rel = model.__new__(model)
+        d = dict(zip(attnames, row[start:end]))
+        d["_state"] = ModelState(db, False)
+        rel.__dict__ = d
+        if children:
+            _attach_related(row, rel, children, db)
+        if reverse_name:
+            rel._state.fields_cache[reverse_name] = obj
+        cache[name] = rel
 
 
 class ValuesIterable:
