@@ -234,11 +234,20 @@ class Col(Expression):
         self.alias = alias
         self.target = target
 
+    _sql = None
+    _sql_ops = None
+
     def as_sql(self, compiler, connection):
+        ops = compiler.ops.__class__
+        if self._sql_ops is ops:
+            return self._sql, []
         qn = compiler.quote_name
         if self.alias is None:
-            return qn(self.target.column), []
-        return f"{qn(self.alias)}.{qn(self.target.column)}", []
+            sql = qn(self.target.column)
+        else:
+            sql = f"{qn(self.alias)}.{qn(self.target.column)}"
+        self._sql, self._sql_ops = sql, ops  # a Col never changes: remember its SQL
+        return sql, []
 
     def get_group_by_cols(self):
         return [self]

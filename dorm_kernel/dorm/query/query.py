@@ -264,10 +264,10 @@ class Query:
     def build_filter(self, key, value, negated=False):
         fast = _LOCAL_LOOKUPS.get((self.model, key))
         if fast is not None and not negated and not self.filtered_relations:
-            field, cls = fast
+            col, cls = fast
             value = self.resolve_lookup_value(value)
-            if value is not None:
-                return cls(Col(self.get_initial_alias(), field), value)
+            if value is not None and col.alias == self.get_initial_alias():
+                return cls(col, value)
         if not isinstance(key, str) or not key:
             raise TypeError(f"filter keyword must be a non-empty string, got {key!r}")
         parts = key.split(LOOKUP_SEP)
@@ -289,7 +289,7 @@ class Query:
         if (lhs.__class__ is Col and lhs.alias == self.get_initial_alias() and len(rest) <= 1
                 and lookup.lhs is lhs and key not in self.annotations):
             # remember: this key is a plain lookup on a local column
-            _remember_local_lookup(self.model, key, field, type(lookup))
+            _remember_local_lookup(self.model, key, lhs, type(lookup))
         if negated and not isinstance(lookup, IsNull) and _nullable(lhs):
             return WhereNode([lookup, IsNull(lookup.lhs, False)], AND)
         return lookup
@@ -574,14 +574,14 @@ class _Random:
 
 _PLAIN_VALUES = frozenset({int, str, float, bool, bytes})
 
-#: (model, filter key) -> (field, lookup class) for keys that name a local column and
+#: (model, filter key) -> (shared Col, lookup class) for keys that name a local column and
 #: at most a lookup: later ``filter()`` calls skip path resolution. Cleared whenever
 #: the plugin registry (and so the lookup tables) changes.
 _LOCAL_LOOKUPS: dict = {}
 _subscribed = False
 
 
-def _remember_local_lookup(model, key, field, lookup_cls):
+def _remember_local_lookup(model, key, col, lookup_cls):
     global _subscribed
     if not _subscribed:
         from dorm.plugins import on_change
@@ -590,7 +590,7 @@ def _remember_local_lookup(model, key, field, lookup_cls):
         _subscribed = True
     if len(_LOCAL_LOOKUPS) > 4096:
         _LOCAL_LOOKUPS.clear()
-    _LOCAL_LOOKUPS[(model, key)] = (field, lookup_cls)
+    _LOCAL_LOOKUPS[(model, key)] = (col, lookup_cls)
 
 
 def _has_field(opts, name) -> bool:
