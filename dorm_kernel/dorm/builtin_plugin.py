@@ -32,6 +32,7 @@ def dorm_register_lookups(register):
             register(field_cls, cls)
     register(f.DateTimeField, lk.TruncTimeTransform)
     register(f.JSONField, lk.HasKey)
+    register(f.JSONField, lk.JSONContains)
     for field_cls in (f.CharField, f.TextField):
         register(field_cls, lk.Lower)
         register(field_cls, lk.Upper)

@@ -424,6 +424,23 @@ def KeyTextField():  # noqa: N802 - a lazily built field class
 _KEY_TEXT_FIELD = None
 
 
+class JSONContains(Lookup):
+    """``data__contains={"a": 1}`` / ``data__tags__contains=["x"]``: JSON containment
+    (Django semantics), emulated where the database has no operator for it."""
+
+    lookup_name = "contains"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        if isinstance(self.lhs, KeyTransform):
+            base, path = self.lhs.key_path()
+        else:
+            base, path = self.lhs, []
+        sql, params = compiler.compile(base)
+        csql, cparams = connection.ops.json_contains_sql(sql, self.rhs, path)
+        return csql, [*params, *cparams]
+
+
 class HasKey(Lookup):
     lookup_name = "has_key"
     prepare_rhs = False

@@ -156,6 +156,10 @@ def test_json_lookups_portable(db):
     assert list(Product.objects.filter(data__sub__z=1).values_list("name", flat=True)) == ["a"]
     assert list(Product.objects.filter(data__n__gt=2).values_list("name", flat=True)) == ["a"]
     assert list(Product.objects.filter(data__k__icontains="Y").values_list("name", flat=True)) == ["b"]
+    assert list(Product.objects.filter(data__contains={"k": "x", "sub": {"z": 1}}).values_list("name", flat=True)) == ["a"]
+    assert list(Product.objects.filter(data__tags__contains=["b"]).values_list("name", flat=True)) == ["a"]
+    assert list(Product.objects.filter(data__tags__1="b").values_list("name", flat=True)) == ["a"]
+    assert Product.objects.filter(data__contains={"k": "nope"}).count() == 0
 
 
 def test_select_for_update_rules(books, db):

@@ -144,6 +144,12 @@ class SQLCompiler:
             cols.append(sql)
             params.extend(p)
         where_sql, where_params = self.compile_where(q.where)
+        lock_sql = None
+        if q.select_for_update:
+            self._check_select_for_update()
+            lock_sql = self.ops.for_update_sql(
+                nowait=q.select_for_update_nowait, skip_locked=q.select_for_update_skip_locked,
+                of=self._lock_of())  # before FROM: locking a relation may add its join
         from_sql, from_params = self.get_from_clause()
         parts = []
         if q.ctes:
@@ -176,12 +182,21 @@ class SQLCompiler:
         if with_limits and q.is_sliced:
             parts.append(self.ops.limit_offset_sql(
                 None if q.high_mark is None else q.high_mark - q.low_mark, q.low_mark))
-        if q.select_for_update:
-            self._check_select_for_update()
-            parts.append(self.ops.for_update_sql(
-                nowait=q.select_for_update_nowait, skip_locked=q.select_for_update_skip_locked,
-                of=tuple(self.quote_name(o) for o in q.select_for_update_of)))
+        if lock_sql:
+            parts.append(lock_sql)
         return " ".join(parts), params
+
+    def _lock_of(self):
+        """``of=("self", "author")``: the table aliases to lock (relations by name)."""
+        q = self.query
+        out = []
+        for name in q.select_for_update_of:
+            if name == "self":
+                alias = q.get_initial_alias()
+            else:
+                _field, alias, _rest = q.setup_joins([*name.split("__"), "pk"])
+            out.append(self.quote_name(alias))
+        return tuple(out)
 
     def _check_select_for_update(self):
         from dorm.exceptions import TransactionManagementError

@@ -131,6 +131,9 @@ def _decimal_converter(decimal_places):
     return convert
 
 
+_PATH = object()  # placeholder for a JSON path parameter
+
+
 class SQLiteOperations(BaseOperations):
     placeholder = "?"
 
@@ -293,6 +296,44 @@ class SQLiteOperations(BaseOperations):
 
     def json_key_text_sql(self, sql: str, path) -> tuple[str, list]:
         return f"json_extract({sql}, ?)", [self.json_path(path)]
+
+    def json_contains_sql(self, sql: str, value, path=()) -> tuple[str, list]:
+        """Containment emulated with JSON1: objects key by key (recursively), arrays
+        element by element through ``json_each`` (scalar elements)."""
+        path = list(path)
+        if isinstance(value, dict):
+            parts, params = [f"json_type({sql}, ?) = 'object'"], [self.json_path(path)]
+            for key, item in value.items():
+                s, p = self.json_contains_sql(sql, item, [*path, str(key)])
+                parts.append(s)
+                params.extend(p)
+            return "(" + " AND ".join(parts) + ")", params
+        if isinstance(value, list):
+            parts, params = [f"json_type({sql}, ?) = 'array'"], [self.json_path(path)]
+            for item in value:
+                if isinstance(item, (dict, list)):
+                    raise NotSupportedError(
+                        "JSON containment of nested objects inside arrays is not supported on SQLite")
+                each, eparams = self._json_scalar_match("value", "type", item)
+                parts.append(f"EXISTS (SELECT 1 FROM json_each({sql}, ?) WHERE {each})")
+                params.extend([self.json_path(path), *eparams])
+            return "(" + " AND ".join(parts) + ")", params
+        cond, params = self._json_scalar_match(f"json_extract({sql}, ?)", f"json_type({sql}, ?)", value)
+        return cond, self._bind_paths(params, self.json_path(path))
+
+    @staticmethod
+    def _json_scalar_match(value_sql, type_sql, item):
+        """(sql, params) comparing a JSON scalar; ``_PATH`` marks where the path goes."""
+        if item is None:
+            return f"{type_sql} = 'null'", [_PATH] if "?" in type_sql else []
+        if isinstance(item, bool):
+            want = "true" if item else "false"
+            return f"{type_sql} = '{want}'", [_PATH] if "?" in type_sql else []
+        return f"{value_sql} = ?", ([_PATH] if "?" in value_sql else []) + [item]
+
+    @staticmethod
+    def _bind_paths(params, jp):
+        return [jp if p is _PATH else p for p in params]
 
     def json_has_key_sql(self, sql: str, key) -> tuple[str, list]:
         return f"(json_type({sql}, ?) IS NOT NULL)", [self.json_path([key])]

@@ -205,6 +205,12 @@ class BaseOperations:
         """Extract ``path`` from a JSON column as text (for comparisons)."""
         raise NotSupportedError(f"JSON key lookups are not supported on {self.backend.display_name}")
 
+    def json_contains_sql(self, sql: str, value, path=()) -> tuple[str, list]:
+        """``data__contains=value``: the JSON document (at key ``path``) contains
+        ``value`` (objects: every key/value present, recursively; arrays: every element
+        present)."""
+        raise NotSupportedError(f"JSON containment is not supported on {self.backend.display_name}")
+
     def prep_json_key_value(self, value):
         """A plain value compared with ``json_key_text_sql`` output (PG: text)."""
         return value
