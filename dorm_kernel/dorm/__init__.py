@@ -18,6 +18,7 @@ from dorm.functions import *  # noqa: F401,F403
 from dorm.window import *  # noqa: F401,F403
 from dorm.lookups import Lookup, Transform, register_lookup, unregister_lookup
 from dorm.query.where import Q
+from dorm.enums import Choices, IntegerChoices, TextChoices
 from dorm.query.cte import CTE
 from dorm.query.filtered_relation import FilteredRelation
 from dorm.models import BaseManager, Manager, Model, QuerySet, RawQuerySet

@@ -157,3 +157,24 @@ def test_pickle_roundtrip(db):
     p = Product.objects.create(name="pk", price=decimal.Decimal("3.30"))
     q = pickle.loads(pickle.dumps(p))
     assert q == p and q.price == decimal.Decimal("3.30")
+
+
+def test_text_and_integer_choices(db):
+    class Size(dorm.TextChoices):
+        SMALL = "S", "Small"
+        LARGE = "L"
+
+    class Level(dorm.IntegerChoices):
+        LOW = 1, "Low"
+        HIGH = 2
+
+    assert Size.choices == [("S", "Small"), ("L", "Large")] and Size.SMALL.label == "Small"
+    assert Level.choices == [(1, "Low"), (2, "High")] and Level.HIGH == 2
+    field = dorm.CharField(max_length=1, choices=Size)
+    assert field.choices == [("S", "Small"), ("L", "Large")]
+    tag = Tag(name="t", slug=None)
+    tag._meta.get_field("name").validate("t", tag)
+    field.name = "size"
+    field.validate(Size.SMALL, None)
+    with pytest.raises(ValidationError):
+        field.validate("X", None)
