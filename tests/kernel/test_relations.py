@@ -224,3 +224,19 @@ def test_string_and_ambiguous_references():
     assert Node._meta.get_field("parent").related_model is Node
     with pytest.raises(ValueError):
         dorm.ForeignKey("x", on_delete="EXPLODE")
+
+
+def test_meta_ordering_across_a_relation(library):
+    class OrderedBook(dorm.Model):
+        title = dorm.CharField(max_length=30)
+        author = dorm.ForeignKey(Author, on_delete=dorm.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "relations"
+            db_table = "relations_book"
+            managed = False
+            ordering = ["-author__name", "title"]
+
+    assert [b.title for b in OrderedBook.objects.all()] == ["Gamma", "Alpha", "Beta"]
+    assert [b.title for b in OrderedBook.objects.all()] == ["Gamma", "Alpha", "Beta"]  # cached path
+    assert OrderedBook.objects.first().title == "Gamma"

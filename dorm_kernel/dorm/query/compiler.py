@@ -144,6 +144,7 @@ class SQLCompiler:
             cols.append(sql)
             params.extend(p)
         where_sql, where_params = self.compile_where(q.where)
+        order = self.get_order_by()  # before FROM: Meta.ordering may add joins
         lock_sql = None
         if q.select_for_update:
             self._check_select_for_update()
@@ -174,7 +175,6 @@ class SQLCompiler:
         if having_sql:
             parts.append(f"HAVING {having_sql}")
             params.extend(having_params)
-        order = self.get_order_by()
         if order:
             osql, oparams = order
             parts.append(f"ORDER BY {osql}")

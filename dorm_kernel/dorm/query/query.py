@@ -381,12 +381,15 @@ class Query:
 
     # ---- ordering ------------------------------------------------------------------
     def add_ordering(self, *items):
+        self.order_by = tuple(self.resolve_ordering(items))
+
+    def resolve_ordering(self, items) -> list:
+        """``OrderBy`` expressions for ``order_by()`` items (names, ``"-name"``, ``"?"``,
+        expressions); joins they need are added to this query."""
         resolved = []
         for item in items:
             if isinstance(item, str):
                 if item == "?":
-                    from dorm.expressions import Func
-
                     resolved.append(OrderBy(_Random()))
                     continue
                 desc = item.startswith("-")
@@ -399,7 +402,7 @@ class Query:
                 resolved.append(OrderBy(item.resolve_expression(self)))
             else:
                 raise TypeError(f"order_by() takes field names or expressions, got {item!r}")
-        self.order_by = tuple(resolved)
+        return resolved
 
     def _order_ref(self, name):
         if name in self.annotations:
@@ -421,17 +424,28 @@ class Query:
         return self.annotation_select_mask is None or name in self.annotation_select_mask
 
     def default_order(self):
-        """The ordering in effect: explicit, else ``Meta.ordering`` (if allowed)."""
+        """The ordering in effect: explicit, else ``Meta.ordering`` (not for grouped
+        queries, as in Django 3.1+). Meta orderings that need no join are resolved once
+        per model and alias and reused."""
         if self.order_by:
             return self.order_by
-        if self.group_by is not None:
-            return ()  # Meta.ordering is not applied to GROUP BY queries (Django 3.1+)
-        if self.default_ordering and self.model._meta.ordering:
-            cached = self.model._meta.__dict__.get("_resolved_ordering")
-            q = self.clone()
-            q.add_ordering(*self.model._meta.ordering)
-            return q.order_by if cached is None else cached
-        return ()
+        if self.group_by is not None or not self.default_ordering:
+            return ()
+        ordering = self.model._meta.ordering
+        if not ordering:
+            return ()
+        alias = self.get_initial_alias()
+        key = (self.model, alias)
+        cached = _META_ORDERING.get(key)
+        if cached is not None:
+            return cached
+        n_aliases = len(self.alias_map)
+        resolved = tuple(self.resolve_ordering(ordering))
+        if len(self.alias_map) == n_aliases and not any(
+                getattr(o.expression, "contains_aggregate", False) for o in resolved):
+            _subscribe_caches()
+            _META_ORDERING[key] = resolved
+        return resolved
 
     # ---- annotations and values -------------------------------------------------------
     def add_annotation(self, name, expr, select=True):
@@ -574,6 +588,9 @@ class _Random:
 
 _PLAIN_VALUES = frozenset({int, str, float, bool, bytes})
 
+#: (model, base alias) -> resolved ``Meta.ordering`` that needed no join
+_META_ORDERING: dict = {}
+
 #: (model, filter key) -> (shared Col, lookup class) for keys that name a local column and
 #: at most a lookup: later ``filter()`` calls skip path resolution. Cleared whenever
 #: the plugin registry (and so the lookup tables) changes.
@@ -581,13 +598,19 @@ _LOCAL_LOOKUPS: dict = {}
 _subscribed = False
 
 
-def _remember_local_lookup(model, key, col, lookup_cls):
+def _subscribe_caches():
+    """Drop the query caches whenever the plugin registry (lookups) changes."""
     global _subscribed
     if not _subscribed:
         from dorm.plugins import on_change
 
         on_change(_LOCAL_LOOKUPS.clear)
+        on_change(_META_ORDERING.clear)
         _subscribed = True
+
+
+def _remember_local_lookup(model, key, col, lookup_cls):
+    _subscribe_caches()
     if len(_LOCAL_LOOKUPS) > 4096:
         _LOCAL_LOOKUPS.clear()
     _LOCAL_LOOKUPS[(model, key)] = (col, lookup_cls)
