@@ -23,10 +23,13 @@ from dorm.query.cte import CTE
 from dorm.query.filtered_relation import FilteredRelation
 from dorm.models import BaseManager, Manager, Model, QuerySet, RawQuerySet
 from dorm.models.indexes import CheckConstraint, Index, UniqueConstraint
+from dorm.models.pagination import CursorPage
 from dorm.signals import post_delete, post_save, pre_delete, pre_save, receiver
 from dorm.validators import *  # noqa: F401,F403
 from dorm import transaction
-from dorm.db import connections, create_tables, drop_tables
+from dorm.db import acreate_tables, adrop_tables, connections, create_tables, drop_tables
+from dorm.db.connection import (aconnection_for, ahealth_check, close_all, close_all_async,
+                                connection_for, health_check, pool_stats)
 
 from dorm.fields.related import CASCADE, DO_NOTHING, PROTECT, RESTRICT, SET, SET_DEFAULT, SET_NULL
 from dorm.models.prefetch import Prefetch, aprefetch_related_objects, prefetch_related_objects

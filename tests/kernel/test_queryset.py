@@ -388,3 +388,28 @@ def test_repr_and_len(products):
     qs = Product.objects.all()
     assert len(qs) == 4 and bool(qs)
     assert repr(qs).startswith("<QuerySet [")
+
+
+def test_cursor_paginate_and_helpers(db):
+    Product.objects.bulk_create([Product(name=f"p{i:02d}", qty=i, day=datetime.date(2026, 1 + i % 3, 1 + i))
+                                 for i in range(25)])
+    seen, cursor = [], None
+    while True:
+        page = Product.objects.cursor_paginate(after=cursor, order_by="qty", page_size=10)
+        seen += [p.qty for p in page]
+        if not page.has_next:
+            break
+        cursor = page.next_cursor
+    assert seen == list(range(25))
+    back = Product.objects.cursor_paginate(order_by="-qty", page_size=3)
+    assert [p.qty for p in back] == [24, 23, 22] and back.next_cursor == {"qty": 22}
+    with pytest.raises(ValueError):
+        Product.objects.cursor_paginate(page_size=0)
+    assert Product.objects.exists_or_create(name="p00") is True
+    assert Product.objects.exists_or_create(name="new", defaults={"qty": 99}) is False
+    obj, created = Product.objects.create_or_update(name="new", defaults={"qty": 1})
+    assert not created and obj.qty == 1
+    assert Product.objects.dates("day", "month") == [datetime.date(2026, m, 1) for m in (1, 2, 3)]
+    assert len(Product.objects.dates("day", "year", order="DESC")) == 1
+    with pytest.raises(ValueError):
+        Product.objects.dates("day", "fortnight")

@@ -778,6 +778,106 @@ class QuerySet:
         total = yield ("atomic", db, work)
         return total
 
+    def _exists_or_create_gen(self, defaults=None, **kwargs):
+        """``True`` when a matching row exists, else create it and return ``False``
+        (race-safe like ``get_or_create``: a concurrent insert is not an error)."""
+        exists = yield from self.filter(**kwargs)._exists_gen()
+        if exists:
+            return True
+        _obj, created = yield from self._get_or_create_gen(defaults, **kwargs)
+        return not created
+
+    def _create_or_update_gen(self, defaults=None, **kwargs):
+        return (yield from self._update_or_create_gen(defaults, None, **kwargs))
+
+    def _cursor_paginate_gen(self, *, after=None, order_by="pk", page_size=50):
+        """Keyset pagination: rows after the cursor ``{column: value}`` (or None) in
+        ``order_by`` order (``"-field"`` for descending); one query per page."""
+        from .pagination import CursorPage
+
+        if page_size is None or page_size <= 0:
+            raise ValueError("cursor_paginate(page_size=...) must be a positive integer")
+        desc = order_by.startswith("-")
+        name = order_by.lstrip("-")
+        field = self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
+        qs = self.order_by(order_by)
+        if after:
+            if not isinstance(after, dict) or len(after) != 1:
+                raise ValueError("cursor_paginate(after=...) takes the next_cursor dict of the previous page")
+            value = next(iter(after.values()))
+            qs = qs.filter(**{f"{name}__{'lt' if desc else 'gt'}": value})
+        rows = yield from qs[:page_size + 1]._fetch_gen()
+        has_next = len(rows) > page_size
+        rows = rows[:page_size]
+        next_cursor = {field.attname if name != "pk" else "pk": getattr(rows[-1], field.attname)} \
+            if has_next and rows else None
+        return CursorPage(rows, next_cursor, has_next)
+
+    def exists_or_create(self, defaults=None, **kwargs):
+        return run_sync(self._exists_or_create_gen(defaults, **kwargs))
+
+    async def aexists_or_create(self, defaults=None, **kwargs):
+        return await run_async(self._exists_or_create_gen(defaults, **kwargs))
+
+    def create_or_update(self, defaults=None, **kwargs):
+        """The reference's spelling of ``update_or_create``: returns ``(obj, created)``."""
+        return run_sync(self._create_or_update_gen(defaults, **kwargs))
+
+    async def acreate_or_update(self, defaults=None, **kwargs):
+        return await run_async(self._create_or_update_gen(defaults, **kwargs))
+
+    def cursor_paginate(self, *, after=None, order_by="pk", page_size=50):
+        return run_sync(self._cursor_paginate_gen(after=after, order_by=order_by, page_size=page_size))
+
+    async def acursor_paginate(self, *, after=None, order_by="pk", page_size=50):
+        return await run_async(self._cursor_paginate_gen(after=after, order_by=order_by,
+                                                         page_size=page_size))
+
+    def _dates_gen(self, field_name, kind, order="ASC", datetimes=False):
+        import datetime as dt
+
+        kinds = ("year", "month", "week", "day") + (("hour", "minute", "second") if datetimes else ())
+        if kind not in kinds:
+            raise ValueError(f"'kind' must be one of {', '.join(kinds)}")
+        if order not in ("ASC", "DESC"):
+            raise ValueError("'order' must be either 'ASC' or 'DESC'.")
+        values = yield from self.values_list(field_name, flat=True).order_by()._fetch_gen()
+        out = set()
+        for v in values:
+            if v is None:
+                continue
+            if isinstance(v, dt.datetime) and not datetimes:
+                v = v.date()
+            if kind == "year":
+                v = v.replace(month=1, day=1)
+            elif kind == "month":
+                v = v.replace(day=1)
+            elif kind == "week":
+                v = v - dt.timedelta(days=v.weekday())
+            if datetimes:
+                if kind in ("year", "month", "week", "day"):
+                    v = v.replace(hour=0, minute=0, second=0, microsecond=0)
+                elif kind == "hour":
+                    v = v.replace(minute=0, second=0, microsecond=0)
+                elif kind == "minute":
+                    v = v.replace(second=0, microsecond=0)
+                else:
+                    v = v.replace(microsecond=0)
+            out.add(v)
+        return sorted(out, reverse=order == "DESC")
+
+    def dates(self, field_name, kind, order="ASC"):
+        return run_sync(self._dates_gen(field_name, kind, order))
+
+    def datetimes(self, field_name, kind, order="ASC"):
+        return run_sync(self._dates_gen(field_name, kind, order, datetimes=True))
+
+    async def adates(self, field_name, kind, order="ASC"):
+        return await run_async(self._dates_gen(field_name, kind, order))
+
+    async def adatetimes(self, field_name, kind, order="ASC"):
+        return await run_async(self._dates_gen(field_name, kind, order, datetimes=True))
+
     # ---- raw ----------------------------------------------------------------------
     def raw(self, raw_query, params=(), translations=None):
         from .raw import RawQuerySet
