@@ -18,6 +18,13 @@ NUMERIC_TYPES = frozenset({
 })
 
 
+INTEGER_TYPES = frozenset({
+    "IntegerField", "SmallIntegerField", "BigIntegerField", "PositiveIntegerField",
+    "PositiveSmallIntegerField", "PositiveBigIntegerField", "AutoField", "BigAutoField",
+    "SmallAutoField",
+})
+
+
 class Aggregate(Func):
     contains_aggregate = True
     #: Sum/Avg/StdDev/Variance refuse non-numeric columns with a FieldError.
@@ -151,7 +158,15 @@ class Sum(Aggregate):
             if sum_conv is not None:
                 return [sum_conv]
             return [lambda v: None if v is None else decimal.Decimal(str(v))]
-        return super().get_db_converters(connection)
+        convs = super().get_db_converters(connection)
+        if field.get_internal_type() in INTEGER_TYPES:
+            # some databases sum 64-bit integers as numeric (PostgreSQL: SUM(bigint))
+            return [_to_int, *convs]
+        return convs
+
+
+def _to_int(v):
+    return v if v is None or isinstance(v, int) else int(v)
 
 
 class Avg(Aggregate):

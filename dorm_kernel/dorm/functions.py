@@ -135,6 +135,14 @@ class Round(Func):
     def __init__(self, expression, precision=0, **extra):
         super().__init__(expression, precision, **extra)
 
+    def as_sql(self, compiler, connection, **extra):
+        # through the backend: PostgreSQL has ROUND(numeric, int) but no ROUND(float, int)
+        sql, params = compiler.compile(self.source_expressions[0])
+        psql, pparams = compiler.compile(self.source_expressions[1])
+        field = getattr(self.source_expressions[0], "output_field", None)
+        internal = field.get_internal_type() if field is not None else None
+        return connection.ops.round_sql(sql, psql, internal), [*params, *pparams]
+
 
 class Mod(Func):
     function = "MOD"

@@ -116,8 +116,9 @@ def test_empty_databases_explains_configure():
 
 
 def test_unknown_engine_names_the_plugin():
-    with dorm.settings.override(DATABASES={"default": {"ENGINE": "postgresql", "NAME": "x"}}):
-        with pytest.raises(ImproperlyConfigured, match="dorm-postgres"):
+    # an engine whose plugin is not installed here (dorm-postgres now is)
+    with dorm.settings.override(DATABASES={"default": {"ENGINE": "mysql", "NAME": "x"}}):
+        with pytest.raises(ImproperlyConfigured, match="dorm-mysql"):
             connections["default"]
 
 

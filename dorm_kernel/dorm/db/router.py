@@ -13,8 +13,10 @@ wins, else the default (relation: both objects on the same alias; migrate: True)
 A router's exception propagates: the next router is never tried in its place.
 
 Read-after-write stickiness (spec §20): a write routed by a router marks the model
-in a ``ContextVar`` (per thread / task); reads of that model return the written
-alias for ``READ_AFTER_WRITE_WINDOW`` seconds. Hint ``sticky=False`` opts a read out;
+in a ``ContextVar`` (per thread / task) when the routers would send its reads to
+another alias (a replica); reads of that model return the written alias for
+``READ_AFTER_WRITE_WINDOW`` seconds. (No mark when reads already go where the write
+went, as with a shard router: a mark would pin the model to that shard for any key.) Hint ``sticky=False`` opts a read out;
 ``clear_read_after_write_window()`` forgets the marks.
 
 Without routers and hook implementations the calls return ``"default"`` at once.
@@ -181,13 +183,24 @@ class ConnectionRouter:
             return self._instance_alias(hints) or DEFAULT_DB_ALIAS
         alias = (self._route("db_for_write", "dorm_db_for_write", model, hints)
                  or self._instance_alias(hints) or DEFAULT_DB_ALIAS)
-        self._mark_written(model, alias)
+        self._mark_written(model, alias, hints)
         return alias
 
-    def _mark_written(self, model, alias: str) -> None:
+    def _mark_written(self, model, alias: str, hints: dict) -> None:
         knobs.ensure()
         window = knobs.read_after_write_window
         if window <= 0:
+            return
+        # Only mark when reads would go elsewhere (a replica). A router that reads and
+        # writes a model on the same alias (a shard router keyed by context) needs no
+        # mark, and one would pin the model to this alias for any later context (another
+        # shard key, or none). A router refusing the read: no mark, it is asked again.
+        try:
+            read_alias = (self._route("db_for_read", "dorm_db_for_read", model, dict(hints))
+                          or self._instance_alias(hints) or DEFAULT_DB_ALIAS)
+        except Exception:  # noqa: BLE001 - the real read asks the routers again and raises
+            return
+        if read_alias == alias:
             return
         marks = dict(_sticky.get() or {})
         now = _monotonic()

@@ -250,6 +250,9 @@ class RelatedField(Field):
     def contribute_to_related_class(self, target):
         rel = self.remote_field
         if rel.is_hidden():
+            # no accessor, but on_delete still applies (junction rows of M2M fields):
+            # databases without ON DELETE CASCADE rely on the collector for them
+            target._meta.hidden_related_objects.append(rel)
             return
         target._meta.add_related_object(rel)
         accessor = rel.get_accessor_name()

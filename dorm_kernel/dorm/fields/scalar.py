@@ -645,6 +645,14 @@ class JSONField(Field):
         self.encoder, self.decoder = encoder, decoder
         super().__init__(verbose_name, name, **kwargs)
 
+    def _deconstruct_extra(self):
+        out = {}
+        if self.encoder is not None:
+            out["encoder"] = self.encoder
+        if self.decoder is not None:
+            out["decoder"] = self.decoder
+        return out
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None or hasattr(value, "resolve_expression"):
             return value

@@ -149,12 +149,15 @@ def _default_auto_field():
 
 
 def _install_managers(cls, parents):
-    from .manager import Manager
+    from .manager import BaseManager, Manager, ManagerDescriptor
 
     opts = cls._meta
     managers = []
     for name, value in list(cls.__dict__.items()):
-        if isinstance(value, Manager):
+        # declared managers were already contributed: the class holds their descriptors
+        if isinstance(value, ManagerDescriptor):
+            value = value.manager
+        if isinstance(value, BaseManager):
             managers.append((value.creation_counter, name, value))
     if not managers:
         seen = set()
@@ -175,12 +178,12 @@ def _install_managers(cls, parents):
         mgr = copy.copy(mgr)
         mgr.contribute_to_class(cls, name)
         opts.managers.append(mgr)
-    if opts.default_manager_name:
-        names = [m.name for m in opts.managers]
-        if opts.default_manager_name not in names:
+    names = [m.name for m in opts.managers]
+    for option in ("default_manager_name", "base_manager_name"):
+        value = getattr(opts, option)
+        if value and value not in names:
             raise ImproperlyConfigured(
-                f"{cls.__name__}.Meta.default_manager_name {opts.default_manager_name!r} is not "
-                f"a manager; managers: {', '.join(names)}")
+                f"{cls.__name__}.Meta.{option} {value!r} is not a manager; managers: {', '.join(names)}")
 
 
 def _validate_meta(cls):
@@ -399,7 +402,8 @@ class Model(metaclass=ModelBase):
                              f"{self._meta.pk.attname} attribute is set to None.")
         using = self._write_alias(using)
         collector = Collector(using)
-        if not any(getattr(r, "collect_related_gen", None) for r in self._meta.related_objects):
+        if not any(getattr(r, "collect_related_gen", None)
+                   for r in (*self._meta.related_objects, *self._meta.hidden_related_objects)):
             yield from collector.collect_gen([self])
             return (yield from collector.delete_gen())
         # collect and delete in one transaction, so what was read is what goes

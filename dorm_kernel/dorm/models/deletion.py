@@ -42,7 +42,7 @@ class Collector:
         new = self.add(model._meta.concrete_model, objs, source)
         if not new:
             return
-        for rel in model._meta.related_objects:
+        for rel in (*model._meta.related_objects, *model._meta.hidden_related_objects):
             handler = getattr(rel, "collect_related_gen", None)
             if handler is not None:
                 yield from handler(self, new)

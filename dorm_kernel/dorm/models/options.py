@@ -44,6 +44,9 @@ class Options:
         self.local_many_to_many: list = []
         self.private_fields: list = []
         self.related_objects: list = []       # reverse relations (set by relation fields)
+        #: reverse relations without an accessor (``related_name`` ending in ``+``, e.g.
+        #: the foreign keys of auto-created M2M junction tables): only deletion visits them
+        self.hidden_related_objects: list = []
         self.managers: list = []
         self.pk = None
         self.concrete_model = None
@@ -158,14 +161,30 @@ class Options:
         return [*self.fields, *self.related_objects]
 
     def base_manager(self):
-        """A plain manager for internal reads (refresh, uniqueness checks), bypassing
-        custom managers' default filters."""
+        """The manager for internal reads and writes: forward relation loads
+        (``book.author``), forward/one-to-one prefetches, ``refresh_from_db``,
+        uniqueness checks, cascade collection, related-manager writes.
+
+        By default a plain ``Manager`` that bypasses custom managers' default filters
+        (Django's ``_base_manager``). ``Meta.base_manager_name = "objects"`` makes these
+        paths use that manager instead, so its default filter applies to them too (a
+        plugin may set it in ``dorm_model_prepared``; row tenancy does)."""
         mgr = self.__dict__.get("_base_manager")
         if mgr is None:
-            from .manager import Manager
+            if self.base_manager_name:
+                for m in self.managers:
+                    if m.name == self.base_manager_name:
+                        mgr = m
+                        break
+                else:
+                    raise ImproperlyConfigured(
+                        f"{self.object_name}.Meta.base_manager_name {self.base_manager_name!r} is "
+                        f"not a manager; managers: {', '.join(m.name for m in self.managers) or '(none)'}")
+            else:
+                from .manager import Manager
 
-            mgr = Manager()
-            mgr.model, mgr.name = self.model, "_base_manager"
+                mgr = Manager()
+                mgr.model, mgr.name = self.model, "_base_manager"
             self.__dict__["_base_manager"] = mgr
         return mgr
 

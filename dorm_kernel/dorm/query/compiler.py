@@ -271,6 +271,14 @@ class SQLCompiler:
             params.extend(p)
         return ", ".join(parts), params
 
+    def _with_ctes(self, sql, params, query=None):
+        """Prefix a derived statement (COUNT, EXISTS, aggregate) with the query's
+        ``WITH`` clause, so ``with_cte()`` composes with every terminal method."""
+        if not (query or self.query).ctes:
+            return sql, params
+        cte_sql, cte_params = self.ctes_sql()
+        return f"{cte_sql} {sql}", [*cte_params, *params]
+
     def ctes_sql(self):
         recursive = any(getattr(c, "recursive", False) for c in self.query.ctes.values())
         parts, params = [], []
@@ -340,7 +348,7 @@ class SQLCompiler:
         sql = f"SELECT COUNT(*) FROM {from_sql}"
         if where_sql:
             sql += f" WHERE {where_sql}"
-        return sql, [*from_params, *where_params]
+        return self._with_ctes(sql, [*from_params, *where_params])
 
     def exists_sql(self):
         if self.query.is_empty:
@@ -366,7 +374,7 @@ class SQLCompiler:
                 sql += " " + self.ops.limit_offset_sql(limit, q.low_mark)
             else:
                 sql += " " + self.ops.limit_offset_sql(1, 0)
-            return sql, [*from_params, *where_params]
+            return self._with_ctes(sql, [*from_params, *where_params], q)
         inner, params = self.as_sql()
         return f"SELECT 1 FROM ({inner}) {self.quote_name('__exists')} LIMIT 1", params
 
@@ -406,7 +414,7 @@ class SQLCompiler:
         sql = f"SELECT {', '.join(cols)} FROM {from_sql}"
         if where_sql:
             sql += f" WHERE {where_sql}"
-        return sql, [*params, *from_params, *where_params]
+        return self._with_ctes(sql, [*params, *from_params, *where_params])
 
     def pk_subquery_sql(self):
         """``SELECT pk FROM ... WHERE ... [LIMIT]`` for UPDATE/DELETE with joins or slices."""
@@ -437,7 +445,7 @@ class SQLCompiler:
             sets.append(f"{self.quote_name(field.column)} = {sql}")
             params.extend(p)
         table = self.quote_name(opts.db_table)
-        if q.has_joins() or q.is_sliced or q.having.children:
+        if q.has_joins() or q.is_sliced or q.having.children or q.ctes:
             sub_sql, sub_params = self.pk_subquery_sql()
             pk = self.quote_name(opts.pk.column)
             return (f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN "
@@ -454,7 +462,8 @@ class SQLCompiler:
         q = self.query
         opts = q.model._meta
         table = self.quote_name(opts.db_table)
-        if q.has_joins() or q.is_sliced or q.having.children:
+        if q.has_joins() or q.is_sliced or q.having.children or q.ctes:
+            # the pk subquery carries the WITH clause (portable; UPDATE/DELETE ... WITH is not)
             sub_sql, sub_params = self.pk_subquery_sql()
             pk = self.quote_name(opts.pk.column)
             return (f"DELETE FROM {table} WHERE {pk} IN "

@@ -23,6 +23,9 @@ class BaseFeatures:
     supports_window_functions = True
     supports_recursive_cte = True
     supports_cte = True
+    # WITH RECURSIVE ... CYCLE col SET flag USING path (SQL:2011; PostgreSQL >= 14).
+    # dorm-tree uses it when True, a portable path-string check otherwise.
+    supports_cte_cycle_clause = False
     supports_regex = True
     supports_json = True
     supports_json_field_contains = False

@@ -226,6 +226,10 @@ class BaseOperations:
         """Map a portable function name to this dialect's (``STRPOS`` vs ``INSTR``)."""
         return name
 
+    def round_sql(self, sql: str, places_sql: str, internal_type: str | None = None) -> str:
+        """``Round(expr, places)``; ``internal_type`` is the expression's field type."""
+        return f"ROUND({sql}, {places_sql})"
+
     def combine_operator(self, connector: str) -> str:
         """Arithmetic operator text (``%`` must be ``%%`` for pyformat drivers)."""
         return connector

@@ -125,6 +125,11 @@ class BaseSchemaEditor:
     sql_alter_column_no_default = "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"
     sql_create_index = "CREATE {unique}INDEX {if_not_exists}{name} ON {table} ({columns}){condition}"
     sql_delete_index = "DROP INDEX {if_exists}{name}"
+    #: A backend that can build/drop an index without blocking writes sets these
+    #: (PostgreSQL: ``CREATE INDEX CONCURRENTLY``; such statements cannot run in a
+    #: transaction). ``None``: ``concurrently=True`` is ignored.
+    sql_create_index_concurrently: str | None = None
+    sql_delete_index_concurrently: str | None = None
     sql_add_constraint = "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
     sql_drop_constraint = "ALTER TABLE {table} DROP CONSTRAINT {name}"
     sql_references = "REFERENCES {to_table} ({to_column}){on_delete}"
@@ -409,6 +414,7 @@ class BaseSchemaEditor:
                     name=self.quote_name(name),
                     table=self.quote_name(info.table), columns=cols,
                     condition=" WHERE " + self._compile_condition(info, condition),
+                    using="", include="",  # placeholders a backend's template may add
                 )
             return "table", f"UNIQUE ({cols})"
         check = getattr(constraint, "check", None)
@@ -418,7 +424,8 @@ class BaseSchemaEditor:
             return "table", f"CHECK ({self._compile_condition(info, check)})"
         raise TypeError(f"unsupported constraint {constraint!r} (expected CheckConstraint or UniqueConstraint)")
 
-    def index_sql(self, info: TableModel, index, *, if_not_exists: bool = False) -> str:
+    def index_sql(self, info: TableModel, index, *, if_not_exists: bool = False,
+                  concurrently: bool = False) -> str:
         custom = getattr(index, "create_sql", None)
         if callable(custom):
             return custom(info, self)
@@ -441,7 +448,10 @@ class BaseSchemaEditor:
             if not self.features.supports_partial_indexes:
                 raise NotSupportedError(f"partial indexes are not supported on {self.connection.display_name}")
             where = " WHERE " + self._compile_condition(info, condition)
-        return self.sql_create_index.format(
+        template = self.sql_create_index
+        if concurrently and self.sql_create_index_concurrently:
+            template = self.sql_create_index_concurrently
+        return template.format(
             unique="UNIQUE " if getattr(index, "unique", False) else "",
             if_not_exists=self._if_not_exists(if_not_exists), name=self.quote_name(self.index_name(info, index)),
             table=self.quote_name(info.table), columns=", ".join(parts), condition=where,
@@ -452,6 +462,7 @@ class BaseSchemaEditor:
         return self.sql_create_index.format(
             unique="", if_not_exists=self._if_not_exists(if_not_exists), name=self.quote_name(name),
             table=self.quote_name(info.table), columns=self.quote_name(field.column), condition="",
+            using="", include="",
         )
 
     def _wants_index(self, field) -> bool:
@@ -681,12 +692,21 @@ class BaseSchemaEditor:
             self.execute(self._field_index_sql(info, new_field))
 
     # ---- indexes and constraints ------------------------------------------------------------------
-    def add_index(self, model, index) -> None:
-        self.execute(self.index_sql(self.table_model(model), index))
-
-    def remove_index(self, model, index) -> None:
+    def add_index(self, model, index, concurrently: bool = False) -> None:
+        """CREATE INDEX; ``concurrently=True`` uses ``sql_create_index_concurrently``
+        where the backend has it (else a plain CREATE INDEX)."""
         info = self.table_model(model)
-        self.execute(self.sql_delete_index.format(if_exists="", name=self.quote_name(self.index_name(info, index))))
+        if concurrently and self.sql_create_index_concurrently:
+            self.execute(self.index_sql(info, index, concurrently=True))
+        else:
+            self.execute(self.index_sql(info, index))
+
+    def remove_index(self, model, index, concurrently: bool = False) -> None:
+        info = self.table_model(model)
+        template = self.sql_delete_index
+        if concurrently and self.sql_delete_index_concurrently:
+            template = self.sql_delete_index_concurrently
+        self.execute(template.format(if_exists="", name=self.quote_name(self.index_name(info, index))))
 
     def add_constraint(self, model, constraint) -> None:
         info = self.table_model(model)
