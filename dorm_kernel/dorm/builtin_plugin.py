@@ -50,3 +50,19 @@ def dorm_register_expressions(register):
         obj = getattr(functions, name)
         if isinstance(obj, type):
             register(obj, name)
+
+
+@hookimpl
+def dorm_register_migration_operations(register):
+    from dorm.migrations.operations import KERNEL_OPERATIONS
+
+    for cls in KERNEL_OPERATIONS:
+        register(cls)
+
+
+@hookimpl
+def dorm_register_commands(cli):
+    from dorm.cli import migrate_commands, schema_commands
+
+    for cmd in (*migrate_commands.COMMANDS, *schema_commands.COMMANDS):
+        cli.add_command(cmd)

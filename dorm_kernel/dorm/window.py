@@ -25,6 +25,12 @@ class Window(Expression):
     def get_source_expressions(self):
         return [self.source_expression, *self.partition_by, *self.order_by]
 
+    def resolve_expression(self, *args, **kwargs):
+        c = super().resolve_expression(*args, **kwargs)
+        # Window(Sum(...)) is computed per row over its window: no GROUP BY
+        c.contains_aggregate = False
+        return c
+
     def set_source_expressions(self, exprs):
         self.source_expression = exprs[0]
         n = len(self.partition_by)

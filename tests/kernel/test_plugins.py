@@ -5,6 +5,7 @@ Entry points are simulated by monkeypatching ``dorm.plugins.manager._iter_entry_
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -653,7 +654,9 @@ def test_import_hook_is_active_in_a_fresh_process():
             print(type(exc).__name__, exc.distribution)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    # dorm-sharding may be installed in this environment: block it for the subprocess
+    env = {**os.environ, "DORM_DISABLED_PLUGINS": "sharding"}
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "PluginNotInstalled dorm-sharding"
 

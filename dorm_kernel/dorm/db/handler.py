@@ -336,6 +336,13 @@ class ConnectionHandler:
                 else:
                     backend.close_async_nowait()
             state.idle.clear()
+        # shared resources bound to this event loop (PostgreSQL's async pool): released
+        # before the caller closes its loop
+        for cfg in list(self._configs.values()):
+            try:
+                await cfg.shared.aclose()
+            except Exception:  # noqa: BLE001, S110 - best effort while closing
+                pass
 
     def reset(self) -> None:
         """Close everything and forget the configuration (re-read on next use)."""

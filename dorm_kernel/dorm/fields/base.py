@@ -161,6 +161,18 @@ class Field:
     def cast_db_type(self, connection) -> str | None:
         return self.db_type(connection)
 
+    # ---- extra DDL around the column (plugin field types) --------------------------------
+    def after_column_created(self, schema_editor, table: str) -> None:
+        """Called by the schema editor once this field's column exists in ``table``
+        (table created or rebuilt, column added or renamed). A plugin field runs extra
+        DDL here through ``schema_editor.execute(sql, params)`` (GIS: register the
+        geometry column, create a spatial index). Default: nothing."""
+
+    def before_column_dropped(self, schema_editor, table: str) -> None:
+        """Called by the schema editor before this field's column leaves ``table``
+        (table dropped or rebuilt, column removed or renamed): undo what
+        ``after_column_created`` did. Default: nothing."""
+
     # ---- values ------------------------------------------------------------------------
     def has_default(self) -> bool:
         return self.default is not NOT_PROVIDED

@@ -170,7 +170,10 @@ class DecimalField(Field):
         if not value.is_finite():
             raise ValidationError(f"{self.name}: '{value}' is not a finite decimal.")
         quantum = decimal.Decimal(1).scaleb(-self.decimal_places)
-        q = value.quantize(quantum, context=decimal.Context(prec=max(self.max_digits, 28) + 2))
+        # precision for the value's own integer digits too: a value wider than max_digits
+        # must reach the max_digits check below, not raise InvalidOperation here
+        prec = max(self.max_digits, 28, value.adjusted() + 1 + self.decimal_places) + 2
+        q = value.quantize(quantum, context=decimal.Context(prec=prec))
         if q != value:
             raise ValidationError(
                 f"{self._label()}: {value} has more than {self.decimal_places} decimal places.",

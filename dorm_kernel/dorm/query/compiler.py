@@ -242,7 +242,10 @@ class SQLCompiler:
         for expr, _alias in select:
             exprs.extend(expr.get_group_by_cols())
         for ob in q.order_by:
-            if not ob.contains_aggregate:
+            # order_by("-total") on an aggregate annotation: OrderBy(Ref(...)) is built
+            # unresolved, so ask the ordered expression too (never GROUP BY an aggregate)
+            if not (ob.contains_aggregate
+                    or getattr(getattr(ob, "expression", None), "contains_aggregate", False)):
                 exprs.extend(ob.get_group_by_cols())
         seen, parts, params = set(), [], []
         for e in exprs:

@@ -98,14 +98,21 @@ class SQLiteSchemaEditor(BaseSchemaEditor):
             *follow_ups,
         ]
         if self.collect_sql:
-            for sql in statements:
-                self.execute(sql)
+            self._remake(old, new, statements)
             return
         from dorm.transaction import Atomic
 
         with Atomic(self.connection):
-            for sql in statements:
-                self.execute(sql)
+            self._remake(old, new, statements)
+
+    def _remake(self, old: TableModel, new: TableModel, statements) -> None:
+        # plugin DDL of the columns (Field.before_column_dropped / after_column_created,
+        # e.g. SpatiaLite geometry registration) is undone on the old table and redone
+        # on the rebuilt one
+        self.column_dropping(old.table, old.fields)
+        for sql in statements:
+            self.execute(sql)
+        self.column_created(new.table, new.fields)
 
     def _copy_mapping(self, info: TableModel, skip=()) -> dict[str, str]:
         return {f.column: self.quote_name(f.column) for f in info.fields if f.column not in skip}
@@ -126,6 +133,7 @@ class SQLiteSchemaEditor(BaseSchemaEditor):
                                                     definition=self.column_sql(info, field)))
             if self._wants_index(field):
                 self.execute(self._field_index_sql(info, field))
+            self.column_created(info.table, [field])
             return
         base = dataclasses.replace(info, fields=[f for f in info.fields if f.column != field.column])
         new = dataclasses.replace(base, fields=[*base.fields, field])
@@ -186,6 +194,10 @@ class SQLiteSchemaEditor(BaseSchemaEditor):
         same_index = self._wants_index(old_field) == self._wants_index(new_field)
         renamed = old_field.column != new_field.column
         if same_definition and same_index and not renamed:
+            if old_field._deconstruct_extra() != new_field._deconstruct_extra():
+                # same column, other field arguments: redo the plugin DDL around it
+                self.column_dropping(info.table, [old_field])
+                self.column_created(info.table, [new_field])
             return
         if same_definition and same_index and renamed and self.features.supports_column_rename \
                 and not self._wants_index(new_field) and not self._in_named_structures(info, old_field):

@@ -113,6 +113,10 @@ class SharedState:
     def close(self) -> None:
         """Release the shared resources (idempotent)."""
 
+    async def aclose(self) -> None:
+        """Release the resources bound to the running event loop (an async pool);
+        called by ``connections.aclose_all()``. They are recreated on next use."""
+
     def stats(self) -> dict:
         """Extra keys for ``pool_stats(alias)``."""
         return {}

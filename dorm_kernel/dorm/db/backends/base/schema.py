@@ -514,6 +514,24 @@ class BaseSchemaEditor:
         )
         return sql, after
 
+    def column_created(self, table: str, fields) -> None:
+        """Let each field run its extra DDL now that its column exists in ``table``
+        (``Field.after_column_created``: GIS registers geometry columns and builds
+        spatial indexes there). Hooks must be idempotent (``CREATE TABLE IF NOT EXISTS``
+        may meet an existing table)."""
+        for field in fields:
+            hook = getattr(field, "after_column_created", None)
+            if hook is not None:
+                hook(self, table)
+
+    def column_dropping(self, table: str, fields) -> None:
+        """Let each field undo its extra DDL before its column leaves ``table``
+        (``Field.before_column_dropped``); must tolerate a missing table or column."""
+        for field in fields:
+            hook = getattr(field, "before_column_dropped", None)
+            if hook is not None:
+                hook(self, table)
+
     def create_model(self, model, if_not_exists: bool = False) -> None:
         """CREATE TABLE with columns, keys, constraints and indexes (and the tables of
         auto-created many-to-many ``through`` models)."""
@@ -523,6 +541,7 @@ class BaseSchemaEditor:
         self.execute(sql)
         for statement in after:
             self.execute(statement)
+        self.column_created(info.table, info.fields)
         for through in self._auto_through_models(model):
             self.create_model(through, if_not_exists=if_not_exists)
 
@@ -531,6 +550,7 @@ class BaseSchemaEditor:
         for through in self._auto_through_models(model):
             self.delete_model(through, if_exists=if_exists)
         info = self.table_model(model)
+        self.column_dropping(info.table, info.fields)
         self.execute(self.sql_delete_table.format(
             if_exists="IF EXISTS " if if_exists else "", table=self.quote_name(info.table)))
 
@@ -553,8 +573,11 @@ class BaseSchemaEditor:
     def alter_db_table(self, model, old_db_table: str, new_db_table: str) -> None:
         if old_db_table == new_db_table:
             return
+        fields = self.table_model(model).fields
+        self.column_dropping(old_db_table, fields)
         self.execute(self.sql_rename_table.format(old_table=self.quote_name(old_db_table),
                                                   new_table=self.quote_name(new_db_table)))
+        self.column_created(new_db_table, fields)
 
     # ---- fields -------------------------------------------------------------------------------------
     def add_field(self, model, field, new_field=None) -> None:
@@ -585,6 +608,7 @@ class BaseSchemaEditor:
             self.deferred_sql.append(self._fk_constraint_sql(info, field, target))
         if self._wants_index(field):
             self.execute(self._field_index_sql(info, field))
+        self.column_created(info.table, [field])
 
     def _add_m2m(self, model, field) -> None:
         through = getattr(getattr(field, "remote_field", None), "through", None)
@@ -600,6 +624,7 @@ class BaseSchemaEditor:
             if through is not None and getattr(getattr(through, "_meta", None), "auto_created", False):
                 self.delete_model(through)
             return
+        self.column_dropping(info.table, [field])
         self.execute(self.sql_drop_column.format(table=self.quote_name(info.table),
                                                  column=self.quote_name(field.column)))
 
@@ -609,9 +634,11 @@ class BaseSchemaEditor:
         old_field = self._resolve_field(info, old_field)
         if old_field.column == new_field.column:
             return
+        self.column_dropping(info.table, [old_field])
         self.execute(self.sql_rename_column.format(
             table=self.quote_name(info.table), old_column=self.quote_name(old_field.column),
             new_column=self.quote_name(new_field.column)))
+        self.column_created(info.table, [new_field])
 
     def _definition_key(self, info: TableModel, field) -> tuple:
         """Everything about a column except its name (to detect a pure rename)."""
@@ -636,6 +663,12 @@ class BaseSchemaEditor:
                              "remove and add the field instead")
         table = self.quote_name(info.table)
         constraints = None if self.collect_sql else self.connection.introspection.get_constraints(info.table)
+        # plugin DDL around the column (Field.after_column_created) is redone when the
+        # column's name, type or own arguments change
+        redo_column_ddl = (old_field.column != new_field.column or old_type != new_type
+                           or old_field._deconstruct_extra() != new_field._deconstruct_extra())
+        if redo_column_ddl:
+            self.column_dropping(info.table, [old_field])
 
         def drop_matching(predicate):
             for name, c in (constraints or {}).items():
@@ -690,6 +723,8 @@ class BaseSchemaEditor:
             self.deferred_sql.append(self._fk_constraint_sql(info, new_field, new_fk))
         if self._wants_index(new_field) and not self._wants_index(old_field):
             self.execute(self._field_index_sql(info, new_field))
+        if redo_column_ddl:
+            self.column_created(info.table, [new_field])
 
     # ---- indexes and constraints ------------------------------------------------------------------
     def add_index(self, model, index, concurrently: bool = False) -> None:
