@@ -156,6 +156,17 @@ def dorm_connection_created(backend, connection, alias):
     """
 
 
+@hookspec
+def dorm_migration_aliases(settings):
+    """Aliases besides ``default`` that ``dorm migrate`` and ``dorm diff`` cover when no
+    ``--database`` is given (the shards of a sharding plugin).
+
+    Return a list of ``DATABASES`` aliases, or None. Every plugin's list is used (in
+    plugin order, de-duplicated). Each operation still asks ``allow_migrate`` for each
+    alias, so a model's tables only go where the routers allow them.
+    """
+
+
 @hookspec(firstresult=True)
 def dorm_db_for_read(model, hints):
     """Return the alias to read ``model`` from, or ``None`` to defer.

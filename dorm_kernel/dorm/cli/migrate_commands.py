@@ -52,6 +52,33 @@ class AppNotFound(Exception):
     pass
 
 
+def migration_aliases(database):
+    """``[database]`` when given, else ``default`` plus what plugins add through the
+    ``dorm_migration_aliases`` hook (shards), each checked against DATABASES."""
+    from dorm.conf import settings
+    from dorm.plugins import get_plugin_manager
+
+    if database is not None:
+        return [database]
+    aliases = ["default"] if "default" in settings.DATABASES else []
+    for extra in get_plugin_manager().hook.dorm_migration_aliases(settings=settings):
+        for alias in extra or ():
+            if alias not in aliases:
+                aliases.append(alias)
+    missing = [a for a in aliases if a not in settings.DATABASES]
+    if missing:
+        raise ConfigError(f"alias(es) {', '.join(missing)} named by a plugin are not in DATABASES; "
+                          f"configured aliases: {', '.join(sorted(settings.DATABASES)) or 'none'}")
+    return aliases or ["default"]
+
+
+def all_databases_option(f):
+    """``--database ALIAS``; without it the command covers ``migration_aliases(None)``."""
+    return click.option("--database", "--alias", "database", default=None, metavar="ALIAS",
+                        help="Only this alias (default: 'default' and every alias plugins add, "
+                             "e.g. shards).")(f)
+
+
 def database_option(f):
     return click.option("--database", "--alias", "database", default="default", show_default=True,
                         metavar="ALIAS", help="DATABASES alias to use.")(f)
@@ -401,7 +428,7 @@ def _warn_unmigrated(loader) -> None:
 @click.command("migrate")
 @click.argument("app_label", required=False)
 @click.argument("target", required=False)
-@database_option
+@all_databases_option
 @click.option("--fake", is_flag=True, help="Record the migrations as run without running them.")
 @click.option("--fake-initial", is_flag=True,
               help="Fake initial migrations whose tables already exist.")
@@ -419,9 +446,19 @@ def migrate(app_label, target, database, fake, fake_initial, show_plan, dry_run,
     that app's (and what they depend on). TARGET is a migration name, its number (2,
     0002) or 'zero': the app is moved forwards or backwards to it.
     """
+    load_settings(required=True)
+    aliases = migration_aliases(database)
+    for alias in aliases:
+        if len(aliases) > 1 and verbosity >= 1:
+            click.echo(f"== {alias} ==")
+        _migrate_alias(alias, app_label, target, fake, fake_initial, show_plan, dry_run, prune,
+                       verbosity)
+
+
+def _migrate_alias(database, app_label, target, fake, fake_initial, show_plan, dry_run, prune,
+                   verbosity):
     from dorm.migrations import MigrationExecutor
 
-    load_settings(required=True)
     connection = _connection(database)
     loader = _loader(connection)
     if app_label is not None:

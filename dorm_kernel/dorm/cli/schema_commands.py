@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 
 from . import load_settings, settings_option
-from .migrate_commands import _connection, database_option, handle_errors
+from .migrate_commands import (_connection, all_databases_option, database_option, handle_errors,
+                               migration_aliases)
 
 
 @click.command("diff")
-@database_option
+@all_databases_option
 @click.option("--apps", "app_prefixes", multiple=True, metavar="PREFIX",
               help="Only models whose app label or module starts with PREFIX (repeatable).")
 @click.option("--ignore-table", "ignore_tables", multiple=True, metavar="PATTERN",
@@ -30,19 +31,26 @@ def diff(database, app_prefixes, ignore_tables, as_json):
     from dorm.migrations.drift import schema_drift
 
     load_settings(required=True)
-    connection = _connection(database)
-    findings = schema_drift(connection, app_prefixes=list(app_prefixes) or None,
-                            ignore_tables=tuple(ignore_tables))
+    aliases = migration_aliases(database)
+    reports, drift = [], False
+    for alias in aliases:
+        findings = schema_drift(_connection(alias), app_prefixes=list(app_prefixes) or None,
+                                ignore_tables=tuple(ignore_tables))
+        drift = drift or bool(findings)
+        reports.append({"alias": alias, "drift": bool(findings),
+                        "findings": [f.as_dict() for f in findings]})
+        if as_json:
+            continue
+        if not findings:
+            click.echo(f"OK - no drift detected against alias {alias!r}.")
+        else:
+            click.echo(f"Drift detected against alias {alias!r}: {len(findings)} finding(s)")
+            for finding in findings:
+                click.echo(f"  {finding}")
     if as_json:
-        click.echo(json.dumps({"alias": database, "drift": bool(findings),
-                               "findings": [f.as_dict() for f in findings]}, indent=2))
-    elif not findings:
-        click.echo(f"OK - no drift detected against alias {database!r}.")
-    else:
-        click.echo(f"Drift detected against alias {database!r}: {len(findings)} finding(s)")
-        for finding in findings:
-            click.echo(f"  {finding}")
-    if findings:
+        # one alias: the object itself (stable for tools); several: a list of them
+        click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+    if drift:
         sys.exit(1)
 
 
