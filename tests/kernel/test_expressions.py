@@ -229,3 +229,8 @@ def test_m2m_and_reverse_in_values(books):
     t = Tag.objects.create(name="t")
     t.book_set.add(*Book.objects.filter(pages__gt=200))
     assert sorted(Tag.objects.filter(name="t").values_list("book__title", flat=True)) == ["beta", "gamma"]
+
+
+def test_order_by_annotation_dropped_by_values_list(books):
+    names = list(Book.objects.annotate(d=F("pages") * -1).order_by("d").values_list("title", flat=True))
+    assert names == ["gamma", "beta", "alpha", " delta "]

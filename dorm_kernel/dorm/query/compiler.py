@@ -267,6 +267,12 @@ class SQLCompiler:
             return None
         parts, params = [], []
         for ob in order:
+            expr = ob.expression
+            if isinstance(expr, Ref) and not q.selects_annotation(expr.refs):
+                # values()/values_list() dropped the annotation from SELECT after
+                # order_by() named it: order by the expression itself
+                ob = ob.copy()
+                ob.expression = expr.source
             if not q.standard_ordering:
                 ob = ob.reverse_ordering()
             sql, p = self.compile(ob)

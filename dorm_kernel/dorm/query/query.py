@@ -420,6 +420,13 @@ class Query:
             col = self._transform(col, t, name)
         return col
 
+    def selects_annotation(self, name) -> bool:
+        """Is annotation ``name`` in the SELECT list (so ``ORDER BY "name"`` works)?"""
+        mask = self.annotation_select_mask
+        if self.select is not None:
+            return any(n == name for n, _ in self.select) or (mask is not None and name in mask)
+        return mask is None or name in mask
+
     def _is_selected(self, name):
         return self.annotation_select_mask is None or name in self.annotation_select_mask
 
