@@ -140,12 +140,13 @@ def fmt_us(value: float | None) -> str:
     return f"{value:.2f}"
 
 
-def build_rows(results: dict, scenarios, stat: str) -> list[dict]:
+def build_rows(results: dict, scenarios, stat: str, targets: dict | None = None) -> list[dict]:
     key = f"{stat}_us"
     rows = []
     for scenario in scenarios:
+        target = (targets or {}).get(scenario.name, scenario.target)
         row = {"scenario": scenario.name, "title": scenario.title, "unit": scenario.unit,
-               "target": scenario.target, "us": {}, "ratio": {}}
+               "target": target, "us": {}, "ratio": {}}
         base = results.get(BASELINE, {}).get("scenarios", {}).get(scenario.name, {})
         for peer_name, peer_result in results.items():
             cell = peer_result.get("scenarios", {}).get(scenario.name)
@@ -154,9 +155,7 @@ def build_rows(results: dict, scenarios, stat: str) -> list[dict]:
             if peer_name != BASELINE and value is not None and base.get(key):
                 row["ratio"][peer_name] = value / base[key]
         ratio = row["ratio"].get("dorm")
-        row["meets_target"] = (
-            None if ratio is None or scenario.target is None else ratio <= scenario.target
-        )
+        row["meets_target"] = None if ratio is None or target is None else ratio <= target
         rows.append(row)
     return rows
 
@@ -253,18 +252,22 @@ def main(argv=None) -> int:
         log(f"backend {backend_name}: databases in {workdir}")
         results = {}
         for peer_name in args.peers:
-            peer = peer_registry.load(peer_name)
+            peer = peer_registry.load(peer_name, backend_name)
             results[peer_name] = run_peer(peer, backend, workdir, cfg, scenarios, log)
         if not args.keep:
             for f in workdir.iterdir():
                 f.unlink()
             workdir.rmdir()
 
-        rows = build_rows(results, scenarios, args.stat)
+        rows = build_rows(results, scenarios, args.stat, getattr(backend, "TARGETS", None))
+        if hasattr(backend, "describe"):
+            setting = backend.describe(cfg)
+        else:
+            setting = (f" SQLite {backend.info().get('sqlite_version', '?')}, file DB in WAL mode,"
+                       f" synchronous={cfg.synchronous};")
         header = (
             f"\n{backend_name}: {platform.python_implementation()} {platform.python_version()},"
-            f" SQLite {backend.info().get('sqlite_version', '?')}, file DB in WAL mode,"
-            f" synchronous={cfg.synchronous}; rows={cfg.rows} ops={cfg.ops};"
+            f"{setting} rows={cfg.rows} ops={cfg.ops};"
             f" {args.stat} of {cfg.repeat} runs, µs per op/row"
         )
         print_table(rows, args.peers, header)

@@ -11,6 +11,8 @@ import importlib
 
 BACKEND_MODULES = {
     "sqlite": "bench.backends.sqlite",
+    "postgres": "bench.backends.postgres",
+    "duckdb": "bench.backends.duckdb",
 }
 
 

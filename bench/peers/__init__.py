@@ -16,5 +16,14 @@ PEER_MODULES = {
 }
 
 
-def load(name: str):
-    return importlib.import_module(PEER_MODULES[name]).PEER
+#: backend -> {peer name: module} replacing ``PEER_MODULES`` on that backend (the raw
+#: baseline is the backend's own driver).
+BACKEND_PEER_MODULES = {
+    "postgres": {"raw": "bench.peers.raw_psycopg"},
+    "duckdb": {"raw": "bench.peers.raw_duckdb"},
+}
+
+
+def load(name: str, backend: str | None = None):
+    module = BACKEND_PEER_MODULES.get(backend or "", {}).get(name, PEER_MODULES[name])
+    return importlib.import_module(module).PEER

@@ -69,6 +69,8 @@ class DormPeer(Peer):
         """Run dorm's connection with the same durability setting as the raw peer,
         and record what dorm chose by itself."""
         info: dict = {}
+        if getattr(env, "vendor", "sqlite") != "sqlite":
+            return info   # server backends: settings come with the connection (env)
         try:
             from dorm.db import connections
 
@@ -83,6 +85,15 @@ class DormPeer(Peer):
         except Exception as exc:  # noqa: BLE001 - recorded, the bench still runs
             info["pragma_error"] = repr(exc)
         return info
+
+    def teardown(self) -> None:
+        loop = getattr(self, "_loop", None)
+        if loop is not None:
+            from dorm.db import connections
+
+            loop.run_until_complete(connections.aclose_all())
+            loop.close()
+            self._loop = None
 
     def clear(self) -> None:
         self.Item.objects.all().delete()
@@ -115,6 +126,20 @@ class DormPeer(Peer):
         get = self.Item.objects.get
         for pk in self.cfg.pks:
             get(pk=pk)
+
+    def op_aget(self) -> None:
+        import asyncio
+
+        loop = getattr(self, "_loop", None)
+        if loop is None:
+            loop = self._loop = asyncio.new_event_loop()   # kept: pools live per loop
+        aget = self.Item.objects.aget
+
+        async def run():
+            for pk in self.cfg.pks:
+                await aget(pk=pk)
+
+        loop.run_until_complete(run())
 
     def op_count(self) -> None:
         objects = self.Item.objects
