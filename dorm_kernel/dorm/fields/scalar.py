@@ -720,7 +720,7 @@ class EnumField(Field):
     """
 
     def __init__(self, enum_cls=None, verbose_name=None, name=None, *, max_length=None,
-                 native=False, type_name=None, **kwargs):
+                 native=False, type_name=None, values=None, **kwargs):
         if enum_cls is None or not (isinstance(enum_cls, type) and issubclass(enum_cls, enum.Enum)):
             raise TypeError("EnumField(enum_cls): enum_cls must be an enum.Enum subclass")
         self.enum_cls = enum_cls
@@ -733,6 +733,11 @@ class EnumField(Field):
         self.native = native
         self.type_name = type_name or f"{enum_cls.__name__.lower()}_enum"
         self._type_name_arg = type_name
+        #: the database's list of values (native enums): ``values=`` as recorded in a
+        #: migration file, else the enum's members now. Migrations compare it, so a new
+        #: member is detected (``AddPGEnumValue`` / a new CHECK elsewhere).
+        self.enum_values = [str(v) for v in values] if values is not None else \
+            [str(m.value) for m in enum_cls] if native else None
         kwargs.setdefault("choices", [(m.value, m.name) for m in enum_cls])
         super().__init__(verbose_name, name, max_length=max_length, **kwargs)
 
@@ -745,7 +750,74 @@ class EnumField(Field):
             out["native"] = True
         if self._type_name_arg:
             out["type_name"] = self._type_name_arg
+        if self.native:
+            out["values"] = list(self.enum_values)
         return out
+
+    # ---- native enum (PostgreSQL ``CREATE TYPE ... AS ENUM``) ------------------------------
+    def db_type(self, connection):
+        if self.native and getattr(connection, "vendor", None) == "postgresql":
+            return connection.ops.quote_name(self.type_name)
+        return super().db_type(connection)
+
+    def cast_db_type(self, connection):
+        return self.db_type(connection)
+
+    def db_check(self, connection):
+        """``native=True`` elsewhere than PostgreSQL: VARCHAR + ``CHECK (col IN (...))``."""
+        if self.native and getattr(connection, "vendor", None) != "postgresql":
+            values = ", ".join("'" + v.replace("'", "''") + "'" for v in self.enum_values)
+            return f"{connection.ops.quote_name(self.column)} IN ({values})"
+        return super().db_check(connection)
+
+    @classmethod
+    def autodetect_operations(cls, old_fields, new_fields):
+        """Autodetector hook: ``[(app_label, "before"|"after", operation)]`` keeping the
+        PostgreSQL enum types of native fields in step (``CreatePGEnum`` for a new type,
+        ``AddPGEnumValue`` for a new member, ``DropPGEnum`` for a type no field uses).
+        ``old_fields`` / ``new_fields``: ``(app_label, model, name, field)`` of both states.
+        Nothing when no plugin provides the operations."""
+        from dorm.plugins import get_registry
+
+        ops = get_registry().operations
+        if not all(n in ops for n in ("CreatePGEnum", "AddPGEnumValue", "DropPGEnum")):
+            return []
+
+        def types(fields):
+            out = {}
+            for app, _model, _name, f in fields:
+                if getattr(f, "native", False) and f.enum_values is not None:
+                    out.setdefault(f.type_name, (app, list(f.enum_values)))
+            return out
+
+        old, new = types(old_fields), types(new_fields)
+        result = []
+        for name, (app, values) in sorted(new.items()):
+            if name not in old:
+                result.append((app, "before", ops["CreatePGEnum"](name, values)))
+                continue
+            known = list(old[name][1])
+            for i, value in enumerate(values):
+                if value in known:
+                    continue
+                prev = values[i - 1] if i else None
+                if prev is not None and prev in known:
+                    op = ops["AddPGEnumValue"](name, value, after=prev)
+                else:
+                    nxt = next((v for v in values[i + 1:] if v in known), None)
+                    op = ops["AddPGEnumValue"](name, value, before=nxt) if nxt else \
+                        ops["AddPGEnumValue"](name, value)
+                result.append((app, "before", op))
+                if prev is not None and prev in known:
+                    known.insert(known.index(prev) + 1, value)
+                elif op.before is not None:
+                    known.insert(known.index(op.before), value)
+                else:
+                    known.append(value)
+        for name, (app, values) in sorted(old.items()):
+            if name not in new:
+                result.append((app, "after", ops["DropPGEnum"](name, reverse_values=values)))
+        return result
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()

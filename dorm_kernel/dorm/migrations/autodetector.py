@@ -49,9 +49,9 @@ from .questioner import Questioner
 from .serializer import serialize_value
 from .state import ALTER_OPTION_KEYS, deconstruct_field, make_key, rebuild_field, split_label
 
-CATEGORIES = ("rename_model", "alter_table", "rename_field", "remove_index", "remove_constraint",
+CATEGORIES = ("field_types_before", "rename_model", "alter_table", "rename_field", "remove_index", "remove_constraint",
               "create_model", "add_field", "alter_field", "unique_together", "remove_field",
-              "delete_model", "add_index", "add_constraint", "options")
+              "delete_model", "add_index", "add_constraint", "options", "field_types_after")
 
 
 def field_key(field, rename: dict | None = None) -> str:
@@ -122,12 +122,31 @@ class MigrationAutodetector:
         self._detect_model_renames(state, scope)
         self._detect_field_renames(state, scope)
         self._diff(state, scope)
+        self._field_type_operations(state, scope)
         out = {}
         for app in sorted(self._ops):
             ops = [op for cat in CATEGORIES for op in self._ops[app][cat]]
             if ops:
                 out[app] = ops
         return out
+
+    def _field_type_operations(self, state, scope) -> None:
+        """Operations a field class asks for around the field changes (database types a
+        field relies on: PostgreSQL enum types). A field class with a classmethod
+        ``autodetect_operations(old_fields, new_fields)`` receives the
+        ``(app_label, model, name, field)`` of its fields in both states and returns
+        ``[(app_label, "before"|"after", operation)]``."""
+        hooks: dict = {}
+        for index, st in enumerate((state, self.to_state)):
+            for ms in st.models.values():
+                for name, field in ms.fields.items():
+                    hook = getattr(type(field), "autodetect_operations", None)
+                    if hook is not None:
+                        hooks.setdefault(hook, ([], []))[index].append((ms.app_label, ms.name, name, field))
+        for hook, (old, new) in hooks.items():
+            for app, when, op in hook(old, new):
+                if scope(app):
+                    self._add(app, "field_types_before" if when == "before" else "field_types_after", op)
 
     def _add(self, app: str, category: str, op, old_refs=None) -> None:
         self._ops[app][category].append(op)
@@ -333,6 +352,7 @@ class MigrationAutodetector:
                 other = sorted(d for d in resolved if d[0] != app)
                 key = names[(app, i)]
                 migration = Migration(key[1], app, ops, [*own, *other],
+                                      atomic=all(getattr(op, "atomic", True) for op in ops),
                                       initial=True if key[1].startswith("0001_") and
                                       any(isinstance(op, CreateModel) for op in ops) else None)
                 out.setdefault(app, []).append(migration)

@@ -124,7 +124,7 @@ def lint_migration(migration, state, connection=None, rules=None) -> tuple[list[
                 "be unapplied (use reverse_code=RunPython.noop if nothing needs undoing)")
         if initial:
             continue
-        if isinstance(op, AddField):
+        if isinstance(op, AddField) and not getattr(op, "online", False):
             f = op.field
             if not f.null and not getattr(f, "many_to_many", False):
                 if f.has_default() or f.has_db_default():
@@ -133,7 +133,8 @@ def lint_migration(migration, state, connection=None, rules=None) -> tuple[list[
                         "backfill in batches, then set NOT NULL")
                 else:
                     add("DORM-M001", op, index, f"{op.model_name}.{op.name} is NOT NULL without a "
-                        "default: adding it fails on a non-empty table")
+                        "default: adding it fails on a non-empty table (AddFieldOnline + BackfillBatch + "
+                        "SetNotNullOnline)")
         elif isinstance(op, AlterField):
             try:
                 old = before.get_model_state(app, op.model_name).get_field(op.name)

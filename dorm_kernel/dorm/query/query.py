@@ -225,6 +225,8 @@ class Query:
             return cls(lhs)
         if out_field is not None and out_field.get_internal_type() == "JSONField":
             return KeyTransform(name, lhs)
+        if out_field is not None and hasattr(out_field, "key_transform"):
+            return out_field.key_transform(name, lhs)  # a plugin's key/value field (hstore)
         raise FieldError(
             f"Unsupported transform {name!r} in {full!r} for "
             f"{type(out_field).__name__}; valid transforms: {_valid(out_field, Transform)}")
@@ -335,6 +337,9 @@ class Query:
             cls = field.get_lookup("exact")
         elif cls is None and field is not None and field.get_internal_type() == "JSONField":
             lhs = KeyTransform(last, lhs)
+            cls = lhs.output_field.get_lookup("exact")
+        elif cls is None and field is not None and hasattr(field, "key_transform"):
+            lhs = field.key_transform(last, lhs)
             cls = lhs.output_field.get_lookup("exact")
         if cls is None and getattr(field, "is_relation", False) and getattr(field, "related_model", None):
             target = field.related_model._meta

@@ -123,6 +123,9 @@ def dorm_register_field_types(register):
     from .fields import ArrayField
 
     register(ArrayField)
+    from .hstore import HStoreField
+
+    register(HStoreField)
 
 
 @hookimpl
@@ -136,3 +139,46 @@ def dorm_register_lookups(register):
         register(ArrayField, cls, vendors=("postgresql",))
     for cls in lookups.JSON_PG_LOOKUPS:
         register(JSONField, cls, vendors=("postgresql",))
+    _register_search_hstore_lookups(register)
+
+
+def _register_search_hstore_lookups(register):
+    from dorm.fields import CharField, TextField
+
+    from . import hstore, search
+
+    for cls in hstore.HSTORE_LOOKUPS:
+        register(hstore.HStoreField, cls)
+    for field_cls in (CharField, TextField):
+        for cls in search.SEARCH_LOOKUPS:
+            register(field_cls, cls, vendors=("postgresql",))
+    register(search.SearchVectorField, search.SearchVectorExact, vendors=("postgresql",))
+    register(search.SearchVectorField, search.SearchLookup, vendors=("postgresql",))
+
+
+@hookimpl
+def dorm_register_migration_operations(register):
+    from .enums import ENUM_OPERATIONS
+    from .online import ONLINE_OPERATIONS
+
+    for cls in [*ENUM_OPERATIONS, *ONLINE_OPERATIONS]:
+        register(cls)
+
+
+@hookimpl
+def dorm_register_modules(register):
+    register("dorm.search", "dorm_postgres.search")
+
+
+# ---- bulk COPY and LISTEN/NOTIFY (features-4.0 §1, §7) -------------------------------------
+@hookimpl(specname="dorm_register_modules")
+def register_copy_and_listen_modules(register):
+    register("dorm.contrib.bulk_copy", "dorm_postgres.copy")
+    register("dorm.contrib.listen_notify", "dorm_postgres.listen_notify")
+
+
+@hookimpl(specname="dorm_register_commands")
+def register_import_command(cli):
+    from .import_cmd import import_command
+
+    cli.add_command(import_command)
