@@ -11,12 +11,30 @@ from .sansio import run_async, run_sync
 
 
 class ModelState:
-    __slots__ = ("db", "adding", "fields_cache")
+    """Per-instance bookkeeping: the alias it was loaded from or saved to (``db``),
+    whether it is not yet in the database (``adding``) and the cache of loaded related
+    objects (``fields_cache``, created on first use: most rows never need one)."""
 
-    def __init__(self, db=None, adding=True):
+    __slots__ = ("db", "adding", "_fc")
+
+    def __init__(self, db=None, adding=True, fields_cache=None):
         self.db = db
         self.adding = adding
-        self.fields_cache = {}
+        self._fc = fields_cache
+
+    @property
+    def fields_cache(self) -> dict:
+        fc = self._fc
+        if fc is None:
+            fc = self._fc = {}
+        return fc
+
+    @fields_cache.setter
+    def fields_cache(self, value):
+        self._fc = value
+
+    def has_cached_fields(self) -> bool:
+        return bool(self._fc)
 
     def __getstate__(self):
         return {"db": self.db, "adding": self.adding, "fields_cache": {}}
@@ -371,7 +389,7 @@ class Model(metaclass=ModelBase):
         """A related object assigned before it was saved: take its primary key now, or
         refuse (saving would silently store NULL and lose the relation)."""
         state = self.__dict__.get("_state")
-        if state is None or not state.fields_cache:
+        if state is None or not state.has_cached_fields():
             return
         for field in self._meta.concrete_fields:
             if not getattr(field, "is_relation", False):

@@ -68,19 +68,20 @@ def _plan_related(nodes):
 
 
 def _attach_related(row, obj, plan, db):
-    cache = obj._state.fields_cache
+    state = obj._state
+    cache = state._fc
+    if cache is None:
+        cache = state._fc = {}
     for name, start, end, attnames, pk_pos, model, children, reverse_name in plan:
         if row[pk_pos] is None:
             cache[name] = None
             continue
         rel = model.__new__(model)
         d = dict(zip(attnames, row[start:end]))
-        d["_state"] = ModelState(db, False)
+        d["_state"] = ModelState(db, False, {reverse_name: obj} if reverse_name else None)
         rel.__dict__ = d
         if children:
             _attach_related(row, rel, children, db)
-        if reverse_name:
-            rel._state.fields_cache[reverse_name] = obj
         cache[name] = rel
 
 

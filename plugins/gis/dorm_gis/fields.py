@@ -26,6 +26,11 @@ from dorm.fields import Field
 GIS_VENDORS = ("postgresql", "sqlite")
 
 
+#: Set once a model declares a geometry field: SQLite connections then load
+#: SpatiaLite (which imports shapely/numpy) — projects without GIS models never pay it.
+GIS_IN_USE = [False]
+
+
 class GeometryField(Field):
     """Any geometry (the column accepts every geometry type)."""
 
@@ -34,6 +39,10 @@ class GeometryField(Field):
     geom_class: str | None = None
     empty_strings_allowed = False
     description = "geometry"
+
+    def contribute_to_class(self, cls, name):
+        GIS_IN_USE[0] = True
+        super().contribute_to_class(cls, name)
 
     def __init__(self, verbose_name=None, name=None, *, srid: int = 4326, dim: int = 2,
                  geography: bool = False, spatial_index: bool = True, as_shapely: bool = False,

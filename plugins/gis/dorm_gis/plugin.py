@@ -69,6 +69,10 @@ def dorm_register_migration_operations(register):
 def dorm_connection_created(backend, connection, alias):
     if getattr(backend, "vendor", None) != "sqlite":
         return
+    from .fields import GIS_IN_USE
+
+    if not GIS_IN_USE[0]:
+        return  # no geometry field anywhere: keep plain SQLite connections plain
     from . import spatialite
 
     try:
