@@ -193,13 +193,24 @@ class Field:
     def to_python(self, value):
         return value
 
+    #: ``get_prep_value`` converts plain values with ``to_python`` (so "2026-01-02"
+    #: binds as a date and a bad value raises ``ValidationError``).
+    prep_via_to_python = False
+    #: Name of the ``connection.ops`` method that adapts a prepared value for the
+    #: driver (``"adapt_date"``), or None to bind the prepared value as is.
+    db_adapter: str | None = None
+
     def get_prep_value(self, value):
+        if self.prep_via_to_python and value is not None and not hasattr(value, "resolve_expression"):
+            return self.to_python(value)
         return value
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if not prepared:
             value = self.get_prep_value(value)
-        return value
+        if self.db_adapter is None or value is None or hasattr(value, "resolve_expression"):
+            return value
+        return getattr(connection.ops, self.db_adapter)(value)
 
     def get_db_prep_save(self, value, connection):
         return self.get_db_prep_value(value, connection)

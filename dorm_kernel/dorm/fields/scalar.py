@@ -119,6 +119,7 @@ class SmallAutoField(AutoFieldMixin, SmallIntegerField):
 # ---- numbers ------------------------------------------------------------------------
 class FloatField(Field):
     empty_strings_allowed = False
+    prep_via_to_python = True
     python_type = float
     identity_bind_type = float
 
@@ -129,13 +130,6 @@ class FloatField(Field):
             return float(value)
         except (TypeError, ValueError):
             raise ValidationError({self.name: f"'{value}' value must be a float."}) from None
-
-    get_prep_value = to_python
-
-    def get_prep_value(self, value):  # noqa: F811
-        if hasattr(value, "resolve_expression"):
-            return value
-        return self.to_python(value)
 
 
 class DecimalField(Field):
@@ -304,6 +298,8 @@ class SlugField(CharField):
 
 class BooleanField(Field):
     empty_strings_allowed = False
+    prep_via_to_python = True
+    db_adapter = "adapt_bool"
     python_type = bool
 
     def to_python(self, value):
@@ -318,18 +314,6 @@ class BooleanField(Field):
             if low in ("false", "0", "no", "f", "n", "off"):
                 return False
         raise ValidationError({self.name: f"'{value}' value must be either True or False."})
-
-    def get_prep_value(self, value):
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return self.to_python(value)
-
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_bool(value)
 
     def _empty_default(self):
         return None
@@ -347,6 +331,8 @@ class NullBooleanField(BooleanField):
 
 # ---- dates and times -------------------------------------------------------------------
 class DateField(Field):
+    prep_via_to_python = True
+    db_adapter = "adapt_date"
     empty_strings_allowed = False
 
     def __init__(self, verbose_name=None, name=None, auto_now=False, auto_now_add=False, **kwargs):
@@ -387,22 +373,14 @@ class DateField(Field):
             raise ValidationError(
                 {self.name: f"'{value}' value has an invalid date format (YYYY-MM-DD)."}) from None
 
-    def get_prep_value(self, value):
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return self.to_python(value)
 
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_date(value)
 
 
 class DateTimeField(DateField):
     """With ``USE_TZ``: naive values are read as ``TIME_ZONE`` local time and stored as
     UTC; values read back are aware UTC datetimes."""
+
+    db_adapter = "adapt_datetime"
 
     def _now(self):
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -434,12 +412,6 @@ class DateTimeField(DateField):
             value = value.astimezone(_current_tz()).replace(tzinfo=None)
         return value
 
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_datetime(value)
 
     def get_db_converters(self, connection):
         convs = super().get_db_converters(connection)
@@ -453,6 +425,8 @@ class DateTimeField(DateField):
 
 
 class TimeField(Field):
+    prep_via_to_python = True
+    db_adapter = "adapt_time"
     empty_strings_allowed = False
 
     def __init__(self, verbose_name=None, name=None, auto_now=False, auto_now_add=False, **kwargs):
@@ -478,17 +452,7 @@ class TimeField(Field):
         except ValueError:
             raise ValidationError({self.name: f"'{value}' value has an invalid time format."}) from None
 
-    def get_prep_value(self, value):
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return self.to_python(value)
 
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_time(value)
 
 
 _DURATION = re.compile(
@@ -498,6 +462,9 @@ _DURATION = re.compile(
 
 class DurationField(Field):
     """``timedelta``; ints are microseconds; parses ``HH:MM:SS[.f]`` and ``-1 day, 22:30:00``."""
+
+    prep_via_to_python = True
+    db_adapter = "adapt_duration"
 
     empty_strings_allowed = False
 
@@ -517,17 +484,7 @@ class DurationField(Field):
             td = -td
         return td + datetime.timedelta(days=int(d["days"] or 0))
 
-    def get_prep_value(self, value):
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return self.to_python(value)
 
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_duration(value)
 
 
 # ---- identifiers and blobs ---------------------------------------------------------------
@@ -547,6 +504,8 @@ def uuid7() -> uuid_mod.UUID:
 
 
 class UUIDField(Field):
+    prep_via_to_python = True
+    db_adapter = "adapt_uuid"
     empty_strings_allowed = False
 
     def __init__(self, verbose_name=None, name=None, version=None, **kwargs):
@@ -578,17 +537,7 @@ class UUIDField(Field):
         except ValueError:
             raise ValidationError({self.name: f"'{value}' is not a valid UUID."}) from None
 
-    def get_prep_value(self, value):
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return self.to_python(value)
 
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_uuid(value)
 
 
 class GenericIPAddressField(Field):
@@ -684,6 +633,7 @@ class JSONField(Field):
 
 class BinaryField(Field):
     empty_strings_allowed = False
+    db_adapter = "adapt_binary"
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("editable", False)
@@ -695,11 +645,6 @@ class BinaryField(Field):
         if isinstance(value, str):
             return value.encode()
         return value
-
-    def get_db_prep_value(self, value, connection, prepared=False):
-        if value is None or hasattr(value, "resolve_expression"):
-            return value
-        return connection.ops.adapt_binary(value)
 
     def from_db_value(self, value, connection):
         if isinstance(value, memoryview):
