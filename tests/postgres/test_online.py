@@ -337,3 +337,31 @@ def test_lint_points_to_online_operations():
     online = Migration("0002_x", APP, [AddFieldOnline("Order", "s", dorm.CharField(max_length=5))], [(APP, "0001_initial")],
                        atomic=False)
     assert lint_migration(online, state)[0] == []
+
+
+REMOVE_INDEX = """
+    import dorm
+    from dorm.migrations.operations import AddIndex, RemoveIndex
+
+    atomic = False
+    dependencies = [("onl", "0001_initial")]
+    operations = [
+        AddIndex("Order", dorm.Index(fields=["amount"], name="onl_amount_ix"), concurrently=True),
+        RemoveIndex("Order", "onl_amount_ix", concurrently=True),
+    ]
+"""
+
+
+def test_remove_index_concurrently(db, app, admin):
+    from dorm.test import capture_queries
+
+    write(app, "0001_initial.py", INITIAL)
+    write(app, "0002_ix.py", REMOVE_INDEX)
+    with capture_queries() as seen:
+        migrate(db, app)
+    statements = [q["sql"] for q in seen.queries]
+    assert any("CREATE INDEX CONCURRENTLY" in s for s in statements)
+    assert any("DROP INDEX CONCURRENTLY" in s for s in statements)
+    assert admin.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'onl_amount_ix'").fetchone() is None
+    migrate(db, app, "0001_initial")  # backwards: the index comes back and goes again
+    assert admin.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'onl_amount_ix'").fetchone() is None
