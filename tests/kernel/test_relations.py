@@ -2,7 +2,7 @@
 import pytest
 
 import dorm
-from dorm import Count, Prefetch, Q
+from dorm import Count, Prefetch
 
 from .relmodels import (Author, Book, Category, Chapter, Profile, Publisher, Tag, Tagged,
                         TaggedItem, RELATION_MODELS)
