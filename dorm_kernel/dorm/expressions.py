@@ -252,9 +252,6 @@ class Col(Expression):
     def get_group_by_cols(self):
         return [self]
 
-    def relabeled_clone(self, change_map):
-        return Col(change_map.get(self.alias, self.alias), self.target, self._output_field)
-
     def __repr__(self):
         return f"Col({self.alias}, {self.target})"
 

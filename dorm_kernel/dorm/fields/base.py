@@ -399,11 +399,6 @@ class ConvertingDescriptor:
         instance.__dict__[self.attname] = self.field.to_python(value)
 
 
-def describe_choices(names) -> str:
-    names = sorted(names)
-    return ", ".join(names)
-
-
 def validate_identifier(name: str, what: str) -> str:
     from dorm.exceptions import ImproperlyConfigured
 

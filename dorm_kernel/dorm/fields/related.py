@@ -47,10 +47,6 @@ def on_delete_sql(on_delete) -> str:
     return "RESTRICT" if on_delete == PROTECT else on_delete
 
 
-def _model_label(model) -> str:
-    return model if isinstance(model, str) else model._meta.label
-
-
 class ForeignObjectRel:
     """The reverse side of a relation, stored on the target model's ``_meta``."""
 

@@ -123,11 +123,6 @@ class WhereNode:
             cols.extend(c.get_group_by_cols())
         return cols
 
-    def relabel(self, fn):
-        """Apply ``fn`` to every leaf (used when a query is nested as a subquery)."""
-        self.children = [c.relabel(fn) or c if isinstance(c, WhereNode) else fn(c)
-                         for c in self.children]
-
     def as_sql(self, compiler, connection):
         """``(sql, params)``; ``("", [])`` means "always true". Raises
         ``EmptyResultSet`` when the node can never match."""

@@ -183,9 +183,6 @@ class SQLiteOperations(BaseOperations):
         return out
 
     # -- statements ------------------------------------------------------------------------
-    def pk_default_value(self) -> str:
-        return "NULL"   # SQLite has no DEFAULT in VALUES; NULL picks the next rowid
-
     def explain_prefix(self, **options) -> str:
         return "EXPLAIN QUERY PLAN"
 

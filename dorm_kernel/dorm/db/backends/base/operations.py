@@ -125,10 +125,6 @@ class BaseOperations:
             return n_objs
         return max(1, min(n_objs, limit // n_fields))
 
-    def pk_default_value(self) -> str:
-        """SQL that asks the database for the next auto primary key in an INSERT."""
-        return "DEFAULT"
-
     def random_function_sql(self) -> str:
         return "RANDOM()"
 
@@ -239,12 +235,6 @@ class BaseOperations:
 
     def greatest_sql(self, parts: list[str], least: bool = False) -> str:
         return f"{'LEAST' if least else 'GREATEST'}({', '.join(parts)})"
-
-    def aggregate_filter_sql(self, func_sql: str, inner: str, where_sql: str) -> str:
-        """Aggregate with a ``filter=Q``: ``FILTER (WHERE …)`` or a CASE fallback."""
-        if self.backend.features.supports_aggregate_filter_clause:
-            return f"{func_sql} FILTER (WHERE {where_sql})"
-        return None
 
     # -- values --------------------------------------------------------------------------
     def adapt_datetime(self, value: datetime.datetime):
