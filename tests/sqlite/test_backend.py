@@ -384,12 +384,6 @@ def test_upsert_and_returning(conn):
         assert rows == [("b", 5)]
 
 
-def test_pk_default_value_lets_sqlite_pick_the_rowid(conn):
-    conn.execute_write("CREATE TABLE t (id integer PRIMARY KEY AUTOINCREMENT, x)")
-    conn.execute_write(f"INSERT INTO t (id, x) VALUES ({conn.ops.pk_default_value()}, 1)")
-    assert conn.execute("SELECT id FROM t") == [(1,)]
-
-
 def test_script_with_trigger(conn):
     conn.execute_script("""
         CREATE TABLE t (x integer, doubled integer);
