@@ -25,10 +25,7 @@ def _current_tz():
     return zoneinfo.ZoneInfo(name)
 
 
-def _use_tz() -> bool:
-    from dorm.conf import settings
-
-    return bool(getattr(settings, "USE_TZ", False))
+from dorm.db.backends.base.converters import use_tz as _use_tz  # noqa: E402 - after _current_tz
 
 
 # ---- auto and integer fields -----------------------------------------------------------

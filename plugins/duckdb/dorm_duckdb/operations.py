@@ -18,33 +18,16 @@ import decimal
 import uuid
 from typing import ClassVar
 
+from dorm.db.backends.base.converters import decimal_converter as _decimal_converter
+from dorm.db.backends.base.converters import duration_from_micros as _conv_duration
+from dorm.db.backends.base.converters import settings_tz as _settings_tz
+from dorm.db.backends.base.converters import to_decimal as _to_decimal
+from dorm.db.backends.base.converters import use_tz as _use_tz
 from dorm.db.backends.base.operations import BaseOperations
 from dorm.exceptions import DataError, NotSupportedError
 
 #: DuckDB's widest DECIMAL
 MAX_DECIMAL_DIGITS = 38
-
-
-def _use_tz() -> bool:
-    try:
-        from dorm.conf import settings
-
-        return bool(getattr(settings, "USE_TZ", False))
-    except Exception:  # noqa: BLE001 - settings not configured
-        return False
-
-
-def _settings_tz() -> str | None:
-    """``TIME_ZONE`` when ``USE_TZ`` is on and it is not UTC, else ``None``."""
-    try:
-        from dorm.conf import settings
-
-        if not getattr(settings, "USE_TZ", False):
-            return None
-        name = getattr(settings, "TIME_ZONE", "UTC") or "UTC"
-    except Exception:  # noqa: BLE001 - settings not configured: UTC
-        return None
-    return None if name.upper() in ("UTC", "ETC/UTC", "Z") else name
 
 
 # ---- converters (value -> python), chosen once per query shape ------------------------------
@@ -67,12 +50,6 @@ def _conv_date(v):
     return v
 
 
-def _conv_duration(v):
-    if v is None or isinstance(v, datetime.timedelta):
-        return v
-    return datetime.timedelta(microseconds=int(v))
-
-
 def _conv_uuid(v):
     if v is None or isinstance(v, uuid.UUID):
         return v
@@ -81,30 +58,6 @@ def _conv_uuid(v):
 
 def _conv_bool(v):
     return v if v is None or v.__class__ is bool else bool(v)
-
-
-def _to_decimal(v):
-    if v is None or isinstance(v, decimal.Decimal):
-        return v
-    if isinstance(v, float):
-        return decimal.Decimal(repr(v))
-    return decimal.Decimal(str(v))
-
-
-def _decimal_converter(decimal_places):
-    if decimal_places is None:
-        return _to_decimal
-    exp = decimal.Decimal(1).scaleb(-int(decimal_places))
-    ctx = decimal.Context(prec=60)
-
-    def convert(v):
-        if v is None:
-            return None
-        if v.__class__ is decimal.Decimal and v.as_tuple().exponent == exp.as_tuple().exponent:
-            return v
-        return _to_decimal(v).quantize(exp, context=ctx)
-
-    return convert
 
 
 def json_pointer(path) -> str:

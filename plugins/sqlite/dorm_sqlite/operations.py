@@ -24,6 +24,11 @@ import sqlite3
 import uuid
 from typing import ClassVar
 
+from dorm.db.backends.base.converters import decimal_converter as _decimal_converter
+from dorm.db.backends.base.converters import duration_from_micros as _conv_duration
+from dorm.db.backends.base.converters import settings_tz as _settings_tz
+from dorm.db.backends.base.converters import to_decimal as _to_decimal
+from dorm.db.backends.base.converters import use_tz as _use_tz
 from dorm.db.backends.base.operations import BaseOperations
 from dorm.exceptions import DataError, NotSupportedError
 
@@ -37,28 +42,6 @@ _STRFTIME_UNITS = {
 _ISO_UNITS = ("week", "iso_year", "iso_week_day")
 _DATE_TRUNC = {"year": "%Y-01-01", "month": "%Y-%m-01", "day": "%Y-%m-%d"}
 _TIME_TRUNC = {"hour": "%H:00:00", "minute": "%H:%M:00", "second": "%H:%M:%S"}
-
-
-def _settings_tz() -> str | None:
-    """``TIME_ZONE`` when ``USE_TZ`` is on and it is not UTC, else ``None``."""
-    try:
-        from dorm.conf import settings
-
-        if not getattr(settings, "USE_TZ", False):
-            return None
-        name = getattr(settings, "TIME_ZONE", "UTC") or "UTC"
-    except Exception:  # noqa: BLE001 - settings not configured: UTC
-        return None
-    return None if name.upper() in ("UTC", "ETC/UTC", "Z") else name
-
-
-def _use_tz() -> bool:
-    try:
-        from dorm.conf import settings
-
-        return bool(getattr(settings, "USE_TZ", False))
-    except Exception:  # noqa: BLE001 - settings not configured
-        return False
 
 
 # ---- converters (value -> python), chosen once per query shape ------------------------------
@@ -99,36 +82,6 @@ def _conv_datetime_utc(v):
     if isinstance(v, datetime.datetime) and v.tzinfo is None:
         return v.replace(tzinfo=datetime.UTC)
     return v
-
-
-def _conv_duration(v):
-    if v is None or isinstance(v, datetime.timedelta):
-        return v
-    return datetime.timedelta(microseconds=int(v))
-
-
-def _to_decimal(v):
-    if v is None or isinstance(v, decimal.Decimal):
-        return v
-    if isinstance(v, float):
-        return decimal.Decimal(repr(v))
-    if isinstance(v, bytes):
-        v = v.decode()
-    return decimal.Decimal(v)
-
-
-def _decimal_converter(decimal_places):
-    if decimal_places is None:
-        return _to_decimal
-    exp = decimal.Decimal(1).scaleb(-int(decimal_places))
-    ctx = decimal.Context(prec=60)
-
-    def convert(v):
-        if v is None:
-            return None
-        return _to_decimal(v).quantize(exp, context=ctx)
-
-    return convert
 
 
 _PATH = object()  # placeholder for a JSON path parameter
