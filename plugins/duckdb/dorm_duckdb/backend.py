@@ -200,11 +200,7 @@ class DuckDBBackend(BaseBackend):
         "BinaryField": "BLOB",
     }
     data_types_suffix: ClassVar[dict[str, str]] = {}
-    data_type_check_constraints: ClassVar[dict[str, str]] = {
-        "PositiveIntegerField": '"%(column)s" >= 0',
-        "PositiveSmallIntegerField": '"%(column)s" >= 0',
-        "PositiveBigIntegerField": '"%(column)s" >= 0',
-    }
+    allowed_options = OPTIONS
     rel_data_types: ClassVar[dict[str, str]] = {
         "AutoField": "INTEGER",
         "BigAutoField": "BIGINT",
@@ -218,12 +214,6 @@ class DuckDBBackend(BaseBackend):
         name = out.get("NAME")
         out["NAME"] = ":memory:" if name in (None, "") else os.fspath(name)
         options = dict(out["OPTIONS"])
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ImproperlyConfigured(
-                f"DATABASES[{alias!r}]['OPTIONS'] has unknown DuckDB option(s) "
-                f"{', '.join(map(repr, unknown))}; valid options: {', '.join(OPTIONS)}"
-            )
         for key in ("read_only", "foreign_keys", "bulk_insert"):
             if key in options and not isinstance(options[key], bool):
                 raise ImproperlyConfigured(f"DATABASES[{alias!r}]['OPTIONS'][{key!r}] must be True or False")

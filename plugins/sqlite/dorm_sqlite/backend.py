@@ -154,10 +154,9 @@ class SQLiteBackend(BaseBackend):
         "SmallAutoField": "AUTOINCREMENT",
     }
     # %(column)s is the raw (validated) column name: the templates quote it
+    allowed_options = OPTIONS
     data_type_check_constraints: ClassVar[dict[str, str]] = {
-        "PositiveIntegerField": '"%(column)s" >= 0',
-        "PositiveSmallIntegerField": '"%(column)s" >= 0',
-        "PositiveBigIntegerField": '"%(column)s" >= 0',
+        **BaseBackend.data_type_check_constraints,
         "JSONField": '(JSON_VALID("%(column)s") OR "%(column)s" IS NULL)',
     }
     rel_data_types: ClassVar[dict[str, str]] = {
@@ -173,12 +172,6 @@ class SQLiteBackend(BaseBackend):
         name = out.get("NAME")
         out["NAME"] = ":memory:" if name in (None, "") else os.fspath(name)
         options = dict(out["OPTIONS"])
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ImproperlyConfigured(
-                f"DATABASES[{alias!r}]['OPTIONS'] has unknown SQLite option(s) "
-                f"{', '.join(map(repr, unknown))}; valid options: {', '.join(OPTIONS)}"
-            )
         for key, allowed in (("journal_mode", JOURNAL_MODES), ("synchronous", SYNCHRONOUS),
                              ("transaction_mode", TRANSACTION_MODES)):
             if options.get(key) is not None:

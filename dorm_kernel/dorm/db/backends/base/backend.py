@@ -200,7 +200,13 @@ class BaseBackend:
     data_types_suffix: ClassVar[dict[str, str]] = {}
     #: internal type -> CHECK expression template; ``%(column)s`` is the raw column
     #: name (validated identifier): quote it in the template (``'"%(column)s" >= 0'``).
-    data_type_check_constraints: ClassVar[dict[str, str]] = {}
+    data_type_check_constraints: ClassVar[dict[str, str]] = {
+        "PositiveIntegerField": '"%(column)s" >= 0',
+        "PositiveSmallIntegerField": '"%(column)s" >= 0',
+        "PositiveBigIntegerField": '"%(column)s" >= 0',
+    }
+    #: Keys ``DATABASES[alias]["OPTIONS"]`` may hold (None: not checked here).
+    allowed_options: tuple[str, ...] | None = None
     #: auto field internal type -> column type of a foreign key pointing at it.
     rel_data_types: ClassVar[dict[str, str]] = {}
 
@@ -218,6 +224,12 @@ class BaseBackend:
             raise ImproperlyConfigured(
                 f"DATABASES[{alias!r}]['OPTIONS'] must be a dict, got {type(out['OPTIONS']).__name__}"
             )
+        if cls.allowed_options is not None:
+            unknown = sorted(set(out["OPTIONS"]) - set(cls.allowed_options))
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"DATABASES[{alias!r}]['OPTIONS'] has unknown {cls.display_name} option(s) "
+                    f"{', '.join(map(repr, unknown))}; valid options: {', '.join(cls.allowed_options)}")
         return out
 
     @classmethod
