@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from dorm.db.backends.base.rebuild import TableRebuildMixin
 from dorm.db.backends.base.schema import (
     BaseSchemaEditor,
     TableModel,
@@ -38,7 +39,7 @@ def _is_auto(field) -> bool:
     return getattr(field, "primary_key", False) and field.get_internal_type() in _AUTO
 
 
-class DuckDBSchemaEditor(BaseSchemaEditor):
+class DuckDBSchemaEditor(TableRebuildMixin, BaseSchemaEditor):
     sql_delete_index = "DROP INDEX {if_exists}{name}"
     sql_create_sequence = "CREATE SEQUENCE {if_not_exists}{name}"
     sql_delete_sequence = "DROP SEQUENCE IF EXISTS {name}"
@@ -208,13 +209,6 @@ class DuckDBSchemaEditor(BaseSchemaEditor):
             for sql in statements:
                 self.execute(sql)
 
-    def _copy_mapping(self, info: TableModel, skip=()) -> dict[str, str]:
-        return {f.column: self.quote_name(f.column) for f in info.fields if f.column not in skip}
-
-    def _literal_default(self, field) -> str | None:
-        value = self.effective_default(field)
-        return None if value is None else self.ops.quote_value(value)
-
     # ---- fields --------------------------------------------------------------------------------------
     def add_field(self, model, field, new_field=None) -> None:
         if new_field is not None:
@@ -334,35 +328,6 @@ class DuckDBSchemaEditor(BaseSchemaEditor):
         if _has_db_default(new_field) and _is_expression(new_field.db_default):
             return False
         return not self._has_indexes(info)
-
-    # ---- constraints ------------------------------------------------------------------------------------
-    def add_constraint(self, model, constraint) -> None:
-        info = self.table_model(model)
-        kind, sql = self.constraint_sql(info, constraint)
-        if kind == "index":
-            self.execute(sql)
-            return
-        new = dataclasses.replace(info, constraints=[*[c for c in info.constraints
-                                                       if getattr(c, "name", None) != constraint.name],
-                                                     constraint])
-        self.remake_table(info, new, self._copy_mapping(info))
-
-    def remove_constraint(self, model, constraint) -> None:
-        info = self.table_model(model)
-        kind, _ = self.constraint_sql(info, constraint)
-        if kind == "index":
-            return super().remove_constraint(model, constraint)
-        new = dataclasses.replace(info, constraints=[c for c in info.constraints
-                                                     if getattr(c, "name", None) != constraint.name])
-        self.remake_table(info, new, self._copy_mapping(info))
-
-    def alter_unique_together(self, model, old_unique_together, new_unique_together) -> None:
-        info = self.table_model(model)
-        new_list = [tuple(u) for u in (new_unique_together or ())]
-        if {tuple(u) for u in (old_unique_together or ())} == set(new_list):
-            return
-        new = dataclasses.replace(info, unique_together=new_list)
-        self.remake_table(info, new, self._copy_mapping(info))
 
     # ---- warnings ------------------------------------------------------------------------------------
     def _warn_lossy(self, info: TableModel) -> None:

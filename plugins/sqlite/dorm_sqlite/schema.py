@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from dorm.db.backends.base.rebuild import TableRebuildMixin
 from dorm.db.backends.base.schema import (
     BaseSchemaEditor,
     TableModel,
@@ -28,7 +29,7 @@ from dorm.exceptions import IntegrityError, NotSupportedError
 logger = logging.getLogger("dorm.db.backends.sqlite")
 
 
-class SQLiteSchemaEditor(BaseSchemaEditor):
+class SQLiteSchemaEditor(TableRebuildMixin, BaseSchemaEditor):
     sql_delete_index = "DROP INDEX {if_exists}{name}"
 
     def __init__(self, connection, atomic: bool = True, collect_sql: bool = False):
@@ -113,13 +114,6 @@ class SQLiteSchemaEditor(BaseSchemaEditor):
         for sql in statements:
             self.execute(sql)
         self.column_created(new.table, new.fields)
-
-    def _copy_mapping(self, info: TableModel, skip=()) -> dict[str, str]:
-        return {f.column: self.quote_name(f.column) for f in info.fields if f.column not in skip}
-
-    def _literal_default(self, field) -> str | None:
-        value = self.effective_default(field)
-        return None if value is None else self.ops.quote_value(value)
 
     # ---- fields --------------------------------------------------------------------------------------
     def add_field(self, model, field, new_field=None) -> None:
@@ -229,32 +223,3 @@ class SQLiteSchemaEditor(BaseSchemaEditor):
             return True
         return any(not getattr(i, "name", None) and names & {n.lstrip("-") for n in getattr(i, "fields", ())}
                    for i in info.indexes)
-
-    # ---- constraints ------------------------------------------------------------------------------------
-    def add_constraint(self, model, constraint) -> None:
-        info = self.table_model(model)
-        kind, sql = self.constraint_sql(info, constraint)
-        if kind == "index":
-            self.execute(sql)
-            return
-        new = dataclasses.replace(info, constraints=[*[c for c in info.constraints
-                                                       if getattr(c, "name", None) != constraint.name],
-                                                     constraint])
-        self.remake_table(info, new, self._copy_mapping(info))
-
-    def remove_constraint(self, model, constraint) -> None:
-        info = self.table_model(model)
-        kind, _ = self.constraint_sql(info, constraint)
-        if kind == "index":
-            return super().remove_constraint(model, constraint)
-        new = dataclasses.replace(info, constraints=[c for c in info.constraints
-                                                     if getattr(c, "name", None) != constraint.name])
-        self.remake_table(info, new, self._copy_mapping(info))
-
-    def alter_unique_together(self, model, old_unique_together, new_unique_together) -> None:
-        info = self.table_model(model)
-        new_list = [tuple(u) for u in (new_unique_together or ())]
-        if {tuple(u) for u in (old_unique_together or ())} == set(new_list):
-            return
-        new = dataclasses.replace(info, unique_together=new_list)
-        self.remake_table(info, new, self._copy_mapping(info))
