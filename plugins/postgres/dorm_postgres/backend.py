@@ -1036,19 +1036,6 @@ class PostgresBackend(BaseBackend):
             else:
                 await self._agive_back(araw)
 
-    async def _arun_on(self, araw, aop, sql, params, kind):
-        if self._observed():
-            return await self._arun_observed(aop, araw, sql, params, kind)
-        t0 = _perf()
-        try:
-            result = await aop(araw, sql, params)
-        except psycopg.Error as exc:
-            result = await self._arecover(exc, aop, sql, params, kind)
-        elapsed = _perf() - t0
-        if elapsed >= knobs.slow_query_s:
-            self._log_slow(sql, params, elapsed)
-        return result
-
     async def _arecover(self, exc, aop, sql, params, kind):
         if self.aconnection is not None:
             return await super()._arecover(exc, aop, sql, params, kind)

@@ -741,6 +741,11 @@ class BaseBackend:
         araw = self.aconnection
         if araw is None:
             araw = await self.aensure_connection()
+        return await self._arun_on(araw, aop, sql, params, kind)
+
+    async def _arun_on(self, araw, aop, sql, params, kind):
+        """Run ``aop`` on the raw async connection ``araw``: signals/logging/hook when
+        observed, transient-error recovery, the slow-query warning."""
         if self._observed():
             return await self._arun_observed(aop, araw, sql, params, kind)
         t0 = _perf()
