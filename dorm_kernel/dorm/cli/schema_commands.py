@@ -41,17 +41,22 @@ def diff(database, app_prefixes, ignore_tables, as_json):
                         "findings": [f.as_dict() for f in findings]})
         if as_json:
             continue
-        if not findings:
-            click.echo(f"OK - no drift detected against alias {alias!r}.")
-        else:
-            click.echo(f"Drift detected against alias {alias!r}: {len(findings)} finding(s)")
-            for finding in findings:
-                click.echo(f"  {finding}")
+        print_drift(alias, findings)
     if as_json:
         # one alias: the object itself (stable for tools); several: a list of them
         click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
     if drift:
         sys.exit(1)
+
+
+def print_drift(alias: str, findings) -> None:
+    """The human ``dorm diff`` report for one alias."""
+    if not findings:
+        click.echo(f"OK - no drift detected against alias {alias!r}.")
+        return
+    click.echo(f"Drift detected against alias {alias!r}: {len(findings)} finding(s)")
+    for finding in findings:
+        click.echo(f"  {finding}")
 
 
 @click.command("inspectdb")

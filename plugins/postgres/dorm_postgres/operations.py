@@ -24,6 +24,7 @@ import datetime
 import json
 from typing import ClassVar
 
+from dorm.db.backends.base.converters import settings_tz
 from dorm.db.backends.base.operations import BaseOperations
 from dorm.exceptions import NotSupportedError
 
@@ -34,19 +35,6 @@ _INTEGER_TYPES = frozenset({"IntegerField", "SmallIntegerField", "BigIntegerFiel
 _EXPLAIN_FORMATS = ("TEXT", "JSON", "YAML", "XML")
 #: ``{rhs}`` with LIKE's wildcards and escape character escaped (``%`` doubled for psycopg)
 _ESC = r"REPLACE(REPLACE(REPLACE(({rhs})::text, '\', '\\'), '%%', '\%%'), '_', '\_')"
-
-
-def settings_tz() -> str | None:
-    """``TIME_ZONE`` when ``USE_TZ`` is on and it is not UTC, else ``None``."""
-    try:
-        from dorm.conf import settings
-
-        if not getattr(settings, "USE_TZ", False):
-            return None
-        name = getattr(settings, "TIME_ZONE", "UTC") or "UTC"
-    except Exception:  # noqa: BLE001 - settings not configured: UTC
-        return None
-    return None if name.upper() in ("UTC", "ETC/UTC", "Z", "GMT") else name
 
 
 def use_tz() -> bool:

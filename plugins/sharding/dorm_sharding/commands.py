@@ -182,13 +182,10 @@ def shards_diff(database, app_prefixes, ignore_tables, as_json):
             a: {"drift": bool(f), "findings": [x.as_dict() for x in f]} for a, f in report.items()}},
             indent=2))
     else:
+        from dorm.cli.schema_commands import print_drift
+
         for alias, findings in report.items():
-            if not findings:
-                click.echo(f"OK - no drift detected against alias {alias!r}.")
-            else:
-                click.echo(f"Drift detected against alias {alias!r}: {len(findings)} finding(s)")
-                for finding in findings:
-                    click.echo(f"  {finding}")
+            print_drift(alias, findings)
     if drift:
         sys.exit(1)
 

@@ -27,7 +27,7 @@ def settings_tz() -> str | None:
         name = getattr(settings, "TIME_ZONE", "UTC") or "UTC"
     except Exception:  # noqa: BLE001 - settings not configured: UTC
         return None
-    return None if name.upper() in ("UTC", "ETC/UTC", "Z") else name
+    return None if name.upper() in ("UTC", "ETC/UTC", "Z", "GMT") else name
 
 
 def to_decimal(v):
