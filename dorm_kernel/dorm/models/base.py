@@ -420,8 +420,7 @@ class Model(metaclass=ModelBase):
                              f"{self._meta.pk.attname} attribute is set to None.")
         using = self._write_alias(using)
         collector = Collector(using)
-        if not any(getattr(r, "collect_related_gen", None)
-                   for r in (*self._meta.related_objects, *self._meta.hidden_related_objects)):
+        if not self._meta.deletion_relations:
             yield from collector.collect_gen([self])
             return (yield from collector.delete_gen())
         # collect and delete in one transaction, so what was read is what goes

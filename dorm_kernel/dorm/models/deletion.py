@@ -42,10 +42,8 @@ class Collector:
         new = self.add(model._meta.concrete_model, objs, source)
         if not new:
             return
-        for rel in (*model._meta.related_objects, *model._meta.hidden_related_objects):
-            handler = getattr(rel, "collect_related_gen", None)
-            if handler is not None:
-                yield from handler(self, new)
+        for rel in model._meta.deletion_relations:
+            yield from rel.collect_related_gen(self, new)
 
     def delete_gen(self):
         from dorm import signals

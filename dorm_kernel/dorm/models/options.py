@@ -160,6 +160,13 @@ class Options:
     def get_fields(self, include_hidden=False) -> list:
         return [*self.fields, *self.related_objects]
 
+    @property
+    def deletion_relations(self) -> list:
+        """Reverse relations (visible and hidden, e.g. M2M junction rows) whose
+        ``on_delete`` must run when rows of this model are deleted."""
+        return [r for r in (*self.related_objects, *self.hidden_related_objects)
+                if getattr(r, "collect_related_gen", None) is not None]
+
     def base_manager(self):
         """The manager for internal reads and writes: forward relation loads
         (``book.author``), forward/one-to-one prefetches, ``refresh_from_db``,

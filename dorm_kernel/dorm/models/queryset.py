@@ -696,8 +696,7 @@ class QuerySet:
         db = self._write_db
         conn = yield ("connection", db)
         opts = self.model._meta
-        if not any(getattr(r, "collect_related_gen", None)
-                   for r in (*opts.related_objects, *opts.hidden_related_objects)):
+        if not opts.deletion_relations:
             try:
                 sql, params = SQLCompiler(self.query.clone(), conn).delete_sql()
             except EmptyResultSet:
