@@ -51,10 +51,6 @@ class Aggregate(Func):
     def name(self):
         return type(self).__name__
 
-    def copy(self):
-        c = super().copy()
-        return c
-
     def resolve_expression(self, query=None, allow_joins=True, summarize=False, for_save=False):
         c = super().resolve_expression(query, allow_joins, summarize, for_save)
         for src in c.source_expressions:

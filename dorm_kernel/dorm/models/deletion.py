@@ -107,8 +107,7 @@ def delete_pks_gen(conn, using, model, pks):
     table = ops.quote_name(meta.db_table)
     col = ops.quote_name(meta.pk.column)
     total = 0
-    size = max(1, (conn.features.max_query_params or 1000) // 1)
-    size = min(size, 1000)
+    size = min(conn.features.max_query_params or 1000, 1000)
     for start in range(0, len(pks), size):
         chunk = pks[start:start + size]
         sql = f"DELETE FROM {table} WHERE {col} IN ({', '.join([ops.placeholder] * len(chunk))})"

@@ -27,6 +27,7 @@ class SQLCompiler:
             cache = _QUOTE_CACHES[ops.__class__] = {}
         self._quote_cache = cache
         self._vendor_attr = "as_" + connection.vendor
+        self._select = None
 
     # ---- helpers -----------------------------------------------------------------------
     def quote_name(self, name: str) -> str:
@@ -56,6 +57,12 @@ class SQLCompiler:
         """``(select, model_fields, annotation_names)``: ``select`` is a list of
         ``(expr, alias_or_None)``; ``model_fields`` are the fields hydrated onto model
         instances (the first ``len(model_fields)`` columns)."""
+        if self._select is not None:
+            return self._select  # as_sql() and the row hydrator both ask: build once
+        self._select = self._build_select()
+        return self._select
+
+    def _build_select(self):
         q = self.query
         select, model_fields, ann_names = [], [], []
         if q.select is not None:
