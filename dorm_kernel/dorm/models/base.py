@@ -39,6 +39,9 @@ class ModelState:
     def __getstate__(self):
         return {"db": self.db, "adding": self.adding, "fields_cache": {}}
 
+    def __copy__(self):
+        return ModelState(self.db, self.adding, dict(self._fc) if self._fc else None)
+
     def __setstate__(self, state):
         for k, v in state.items():
             setattr(self, k, v)
@@ -234,15 +237,52 @@ def _notify_prepared(cls):
         signals.class_prepared.send(cls)
 
 
+# Instances loaded from the database do not get a ModelState up front: building one
+# per row costs more than the row's dict. Loaders put the alias under STATE_DB, each
+# object joined by select_related under joined_key(name) and the tuple of those names
+# under STATE_JOINED; the first ``_state`` access turns them into the ModelState and
+# removes them. None of these keys is an identifier, so none can clash with a field.
+STATE_DB = "_state:db"
+STATE_JOINED = "_state:joined"
+_JOINED_PREFIX = "_joined:"
+_UNSET = object()
+
+
+def joined_key(name: str) -> str:
+    """Instance-dict key of the object joined for relation ``name`` before the
+    instance's ``_state`` exists."""
+    return _JOINED_PREFIX + name
+
+
 class _LazyState:
-    """``instance._state`` for instances built by ``Model(...)``: created on first
-    access (a non-data descriptor, so afterwards the instance dict answers)."""
+    """``instance._state``, created on first access (a non-data descriptor, so
+    afterwards the instance dict answers): from the loader's STATE_* entries for
+    loaded rows, fresh (``adding=True``) for ``Model(...)``."""
 
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        state = instance.__dict__["_state"] = ModelState()
+        d = instance.__dict__
+        db = d.pop(STATE_DB, _UNSET)
+        if db is _UNSET:
+            state = ModelState()
+        else:
+            joined = d.pop(STATE_JOINED, None)
+            cache = {name: d.pop(_JOINED_PREFIX + name, None) for name in joined} if joined else None
+            state = ModelState(db, False, cache)
+        d["_state"] = state
         return state
+
+
+def peek_state(obj):
+    """``obj._state`` if the instance has one (loaded, saved or touched); ``None``
+    for a fresh ``Model(...)`` whose state was never asked for. Plugins use it to
+    read ``db``/``fields_cache`` without giving every instance a state."""
+    d = obj.__dict__
+    state = d.get("_state")
+    if state is None and STATE_DB in d:
+        return obj._state
+    return state
 
 
 class Model(metaclass=ModelBase):
@@ -292,10 +332,9 @@ class Model(metaclass=ModelBase):
     @classmethod
     def from_db(cls, db, field_names, values):
         obj = cls.__new__(cls)
-        d = obj.__dict__
-        d.update(zip(field_names, values))
-        state = ModelState(db, False)
-        d["_state"] = state
+        d = dict(zip(field_names, values))
+        d[STATE_DB] = db
+        obj.__dict__ = d
         return obj
 
     # ---- identity -----------------------------------------------------------------------
@@ -327,7 +366,11 @@ class Model(metaclass=ModelBase):
         return f"{type(self).__name__} object ({self.pk})"
 
     def __reduce__(self):
-        return (_unpickle, (type(self)._meta.label,), self.__dict__)
+        # copy.copy() and pickle: the copy gets its own state (never the original's)
+        state = self._state
+        d = self.__dict__.copy()
+        d["_state"] = copy.copy(state)
+        return (_unpickle, (type(self)._meta.label,), d)
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -388,7 +431,7 @@ class Model(metaclass=ModelBase):
     def _prepare_related_for_save(self):
         """A related object assigned before it was saved: take its primary key now, or
         refuse (saving would silently store NULL and lose the relation)."""
-        state = self.__dict__.get("_state")
+        state = peek_state(self)
         if state is None or not state.has_cached_fields():
             return
         for field in self._meta.concrete_fields:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .base import ModelState
+from .base import STATE_DB
+from .row_loader import row_loader
 
 
 def _convert(rows, converters):
@@ -33,27 +34,22 @@ class ModelIterable:
         model = qs.model
         names = [f.attname for f in model_fields] + ann_names
         converters = compiler.get_converters([e for e, _ in select])
-        new = model.__new__
-        related = _plan_related(getattr(compiler, "related_klass_info", None))
+        plan = _plan_related(getattr(compiler, "related_klass_info", None))
+        width = len(select)
+        load = row_loader(model, names, plan, width)
 
         def hydrate(rows, db):
-            rows = _convert(rows, converters)
-            out = []
-            append = out.append
-            for row in rows:
-                obj = new(model)
-                d = dict(zip(names, row))  # zip stops at the model's own columns
-                d["_state"] = ModelState(db, False)
-                obj.__dict__ = d
-                if related:
-                    _attach_related(row, obj, related, db)
-                append(obj)
-            return out
+            if converters:
+                rows = _convert(rows, converters)
+            if rows and len(rows[0]) != width:
+                return _load_generic(model, names, plan, rows, db)
+            return load(rows, db)
         return hydrate
 
 
 def _plan_related(nodes):
-    """Precompute per joined relation what hydration needs (no per-row lookups)."""
+    """Precompute per joined relation what hydration needs (no per-row lookups):
+    ``(name, start, end, attnames, pk_pos, model, children, reverse_name)``."""
     if not nodes:
         return None
     plan = []
@@ -67,21 +63,35 @@ def _plan_related(nodes):
     return plan
 
 
+def _load_generic(model, names, plan, rows, db):
+    """Rows whose width differs from the compiled select list (never expected; kept
+    so that an odd driver row degrades to slower, not to wrong)."""
+    out = []
+    for row in rows:
+        obj = model.__new__(model)
+        d = dict(zip(names, row))
+        d[STATE_DB] = db
+        obj.__dict__ = d
+        if plan:
+            _attach_related(row, obj, plan, db)
+        out.append(obj)
+    return out
+
+
 def _attach_related(row, obj, plan, db):
-    state = obj._state
-    cache = state._fc
-    if cache is None:
-        cache = state._fc = {}
+    cache = obj._state.fields_cache
     for name, start, end, attnames, pk_pos, model, children, reverse_name in plan:
         if row[pk_pos] is None:
             cache[name] = None
             continue
         rel = model.__new__(model)
         d = dict(zip(attnames, row[start:end]))
-        d["_state"] = ModelState(db, False, {reverse_name: obj} if reverse_name else None)
+        d[STATE_DB] = db
         rel.__dict__ = d
         if children:
             _attach_related(row, rel, children, db)
+        if reverse_name:
+            rel._state.fields_cache[reverse_name] = obj
         cache[name] = rel
 
 

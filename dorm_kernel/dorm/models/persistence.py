@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dorm.exceptions import DatabaseError
 
-from .base import ModelState
+from .base import STATE_DB
 
 _insert_cache: dict = {}
 
@@ -210,6 +210,6 @@ def bulk_insert_gen(conn, model, objs, using, batch_size, on_conflict, update_fi
                 d = obj.__dict__
                 state = d.get("_state")
                 if state is None:
-                    d["_state"] = ModelState(using, False)
+                    d[STATE_DB] = using  # the state is built if it is ever asked for
                 else:
                     state.adding, state.db = False, using

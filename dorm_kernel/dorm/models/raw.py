@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from .base import ModelState
+from .base import STATE_DB
 from .sansio import run_async, run_sync
 
 _PLACEHOLDER = re.compile(r"%s|\$\d+")
@@ -80,7 +80,7 @@ class RawQuerySet:
                 row[i] = v
             obj = model.__new__(model)
             d = dict(zip(attnames, row))
-            d["_state"] = ModelState(db, False)
+            d[STATE_DB] = db
             obj.__dict__ = d
             out.append(obj)
         return out

@@ -5,6 +5,7 @@ Related managers write their operations once as sans-IO generators; ``add()`` an
 """
 from __future__ import annotations
 
+from .base import _UNSET, joined_key, peek_state
 from .sansio import run_async, run_sync
 
 _MISSING = object()
@@ -45,7 +46,7 @@ class ForeignKeyIdDescriptor:
     def __set__(self, instance, value):
         d = instance.__dict__
         if d.get(self.attname, _MISSING) != value:
-            state = d.get("_state")
+            state = peek_state(instance)
             if state is not None:
                 state.fields_cache.pop(self.name, None)
         d[self.attname] = value
@@ -56,6 +57,7 @@ class ForwardManyToOneDescriptor:
 
     def __init__(self, field):
         self.field = field
+        self.joined_key = joined_key(field.name)
 
     @property
     def cache_name(self):
@@ -64,8 +66,13 @@ class ForwardManyToOneDescriptor:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        cache = instance._state.fields_cache
         name = self.field.name
+        d = instance.__dict__
+        if "_state" not in d:  # a loaded row: read select_related's object in place
+            obj = d.get(self.joined_key, _UNSET)
+            if obj is not _UNSET:
+                return obj
+        cache = instance._state.fields_cache
         if name in cache:
             return cache[name]
         value = getattr(instance, self.field.attname)

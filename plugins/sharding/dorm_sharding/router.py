@@ -12,6 +12,7 @@ import threading
 import weakref
 
 from dorm.hookspecs import hookimpl
+from dorm.models.base import peek_state
 
 from . import breaker as _breaker
 from .context import get_shard_key
@@ -208,7 +209,7 @@ class HashShardRouter:
                         f"but the shard key in context ({key!r}) routes to {alias!r}: the row would be "
                         f"written where lookups by its key never look")
         elif instance is not None:
-            state = instance.__dict__.get("_state")
+            state = peek_state(instance)
             db = getattr(state, "db", None)
             if db in self._alias_set:
                 alias = db
@@ -236,8 +237,8 @@ class HashShardRouter:
         s2 = self.is_sharded(type(obj2))
         if not (s1 or s2):
             return None
-        db1 = getattr(obj1.__dict__.get("_state"), "db", None)
-        db2 = getattr(obj2.__dict__.get("_state"), "db", None)
+        db1 = getattr(peek_state(obj1), "db", None)
+        db2 = getattr(peek_state(obj2), "db", None)
         if db1 and db2:
             return db1 == db2
         return None

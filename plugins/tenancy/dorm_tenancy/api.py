@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 
 from dorm.exceptions import ImproperlyConfigured, NotSupportedError
-from dorm.models import Manager, Model, QuerySet
+from dorm.models import Manager, Model, QuerySet, peek_state
 from dorm.models.iterables import ModelIterable
 
 from .context import (
@@ -306,7 +306,7 @@ def _fill_or_check(obj, field, value, tenant, what):
 def _check_related(obj, value):
     """Refuse a reference to a related tenant row of another tenant (only for related
     objects already in memory: no query)."""
-    state = obj.__dict__.get("_state")
+    state = peek_state(obj)
     if state is None or not state.fields_cache:
         return
     for name, rel in state.fields_cache.items():
@@ -331,7 +331,7 @@ def _check_joined(objs, value):
     seen = {id(o) for o in stack}
     while stack:
         obj = stack.pop()
-        state = obj.__dict__.get("_state")
+        state = peek_state(obj)
         if state is None:
             continue
         for name, rel in list(state.fields_cache.items()):
