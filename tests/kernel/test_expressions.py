@@ -134,6 +134,20 @@ def test_subquery_outerref_exists(books):
     assert sorted(Book.objects.filter(pages__gt=Subquery(avg)).values_list("title", flat=True)) == ["beta", "gamma"]
 
 
+def test_lookup_is_a_subquery_for_in(books):
+    from dorm.test import capture_queries
+
+    with capture_queries() as queries:
+        got = sorted(Book.objects.filter(author__in=Author.objects.filter(name="Bob").lookup())
+                     .values_list("pages", flat=True))
+    assert got == [50, 300] and len(queries) == 1
+    by_name = Author.objects.filter(name="Ann").lookup("name")
+    assert sorted(Book.objects.filter(author__name__in=by_name).values_list("title", flat=True)) == [
+        "alpha", "beta"]
+    with pytest.raises(FieldError):
+        Author.objects.all().lookup("nope")
+
+
 def test_set_operations(books):
     a = Book.objects.filter(pages__lt=200).values_list("title", flat=True)
     b = Book.objects.filter(pages__gt=90).values_list("title", flat=True)

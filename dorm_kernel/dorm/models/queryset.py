@@ -253,6 +253,13 @@ class QuerySet:
         c._fields = fields
         return c
 
+    def lookup(self, column=None):
+        """``Subquery(self.values(column))`` (primary key by default), for
+        ``filter(x__in=other.lookup("col"))``: the database runs it as one statement."""
+        from dorm.expressions import Subquery
+
+        return Subquery(self.values(column or self.model._meta.pk.name))
+
     def values_list(self, *fields, flat=False, named=False):
         if flat and named:
             raise TypeError("'flat' and 'named' can't be used together.")
