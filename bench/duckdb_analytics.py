@@ -185,7 +185,9 @@ def main(argv=None) -> int:
             missed.append(s.title)
         rows.append({"scenario": s.name, "raw_s": raw, "dorm_s": dorm, "ratio": ratio,
                      "target": s.target, "meets_target": ok})
-        fmt = lambda v: f"{v:9.3f}" if v is not None else f"{'n/a':>9}"
+        def fmt(v):
+            return f"{v:9.3f}" if v is not None else f"{'n/a':>9}"
+
         print(f"{s.title:24} {fmt(raw)} {fmt(dorm)} "
               f"{(f'{ratio:8.2f}x' if ratio else '      n/a')} {f'≤{s.target:g}x':>7} "
               f"{'ok' if ok else 'MISSED'}")

@@ -425,7 +425,7 @@ async def test_aatomic_isolates_concurrent_tasks(file_db):
         async with aatomic():
             seen["b_conn"] = await connections.aget()
             seen["b_sees"] = await anames()
-            assert not seen["b_conn"]._atomic_levels[0] is seen["a_conn"]._atomic_levels[0]
+            assert seen["b_conn"]._atomic_levels[0] is not seen["a_conn"]._atomic_levels[0]
         b_checked.set()
 
     await asyncio.gather(task_a(), task_b())

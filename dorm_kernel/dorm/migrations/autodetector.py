@@ -483,7 +483,9 @@ def _m2m_identity(field, app_label) -> tuple:
     _, _, _, kwargs = deconstruct_field(field)
     to = kwargs.get("to")
     through = kwargs.get("through")
-    norm = (lambda r: make_key(*split_label(r, app_label)) if isinstance(r, str) else r)
+    def norm(ref):
+        return make_key(*split_label(ref, app_label)) if isinstance(ref, str) else ref
+
     return norm(to), norm(through)
 
 
