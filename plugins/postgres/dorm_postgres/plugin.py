@@ -175,6 +175,7 @@ def dorm_register_modules(register):
 def register_copy_and_listen_modules(register):
     register("dorm.contrib.bulk_copy", "dorm_postgres.copy")
     register("dorm.contrib.listen_notify", "dorm_postgres.listen_notify")
+    register("dorm.contrib.lag_router", "dorm_postgres.lag_router")
 
 
 @hookimpl(specname="dorm_register_commands")
