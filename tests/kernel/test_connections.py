@@ -572,6 +572,17 @@ def test_read_after_write_stickiness(routed):
     assert router.db_for_read(Book) == "replica"
 
 
+def test_window_change_applies_without_any_connection(routed):
+    """The window is re-read after a settings change even when routing never opened a
+    connection (the knobs used to be refreshed only through the connection handler)."""
+    routed([ReplicaRouter()], window=30)
+    router.db_for_write(Book)
+    assert router.db_for_read(Book) == "primary"
+    routed([ReplicaRouter()], window=0)
+    router.db_for_write(Book)
+    assert router.db_for_read(Book) == "replica"
+
+
 def test_stickiness_is_per_thread(routed):
     routed([ReplicaRouter()])
     router.db_for_write(Book)

@@ -29,7 +29,7 @@ import weakref
 
 from dorm.exceptions import ImproperlyConfigured
 
-from .utils import DEFAULT_DB_ALIAS, KNOB_SETTINGS, knobs
+from .utils import DEFAULT_DB_ALIAS, knobs
 
 #: alias -> backend pinned to the running task by ``aatomic()``.
 pinned_connections: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
@@ -179,8 +179,6 @@ class ConnectionHandler:
         changed = set(changed or ())
         if "DATABASES" in changed:
             self.reset()
-        elif changed & KNOB_SETTINGS:
-            knobs.invalidate()
 
     # ---- sync ------------------------------------------------------------------------------
     def __getitem__(self, alias: str):

@@ -51,8 +51,12 @@ class Knobs:
         self._loaded = False
 
     def refresh(self) -> None:
-        """Re-read the knobs from ``dorm.conf.settings`` (defaults when unset)."""
+        """Re-read the knobs from ``dorm.conf.settings`` (defaults when unset). The
+        first refresh subscribes to settings changes, so a changed knob is re-read
+        even when no connection was ever opened."""
         settings = _settings()
+        if not _subscribed and settings is not None:
+            _subscribe(settings)
         slow = _read(settings, "SLOW_QUERY_MS", 500.0)
         self.slow_query_s = math.inf if slow is None else float(slow) / 1000.0
         attempts = _read(settings, "RETRY_ATTEMPTS", 3)
@@ -74,6 +78,23 @@ class Knobs:
         which refreshes first."""
         self._loaded = False
         self.slow_query_s = -1.0
+
+
+_subscribed = False
+
+
+def _subscribe(settings) -> None:
+    global _subscribed
+    on_change = getattr(settings, "on_change", None)
+    if on_change is None:
+        return
+    _subscribed = True
+
+    def changed(names):
+        if set(names or ()) & KNOB_SETTINGS:
+            knobs.invalidate()
+
+    on_change(changed)
 
 
 def _settings():
