@@ -241,7 +241,13 @@ def test_real_replica_lag(replication):
         try:
             dorm.create_tables([Item])
             Item.objects.create(name="first")
-            assert _wait(lambda: router.probe("replica") and Item.objects.filter(name="first").exists())
+            def replicated(name):
+                try:
+                    return Item.objects.using("replica").filter(name=name).exists()
+                except dorm.exceptions.ProgrammingError:  # the CREATE TABLE has not arrived yet
+                    return False
+
+            assert _wait(lambda: replicated("first") and router.probe("replica"))
             assert Item.objects.db == "replica"
             assert router.probe("down") is False
             # an idle primary: the replay timestamp ages, the replica is still caught up
