@@ -47,6 +47,7 @@ class PostgresFeatures(BaseFeatures):
 
     supports_server_side_cursors = True
     has_native_async = True                  # psycopg AsyncConnection + AsyncConnectionPool
+    has_connection_pool = True               # statements borrow from psycopg_pool
 
     supports_alter_column_type = True
     supports_drop_column = True
@@ -70,3 +71,5 @@ class PostgresFeatures(BaseFeatures):
     # PostgreSQL-only extras (read by the plugin's own code)
     supports_array_field = True
     supports_jsonb = True
+    supports_range_fields = True             # int4range ... tstzrange (range_fields.py)
+    supports_citext = True                   # the citext extension (citext.py)

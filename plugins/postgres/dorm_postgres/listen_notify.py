@@ -9,6 +9,10 @@
     async with listen("orders", "refunds") as channel:   # async
         async for n in channel:
             ...
+    async with Broadcaster(["orders"]) as b:        # one connection, many subscribers
+        async with b.subscribe("orders") as stream:
+            async for n in stream:
+                ...
 
 A listener has a connection of its own (not taken from the pool). When that
 connection drops (server restart, ``pg_terminate_backend``) it reconnects and
@@ -32,6 +36,7 @@ from dorm.transaction import _current
 __all__ = [
     "MAX_CHANNEL_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "Broadcaster",  # noqa: F822 - loaded lazily by __getattr__
     "Listener",
     "Notification",
     "alisten",
@@ -40,6 +45,7 @@ __all__ = [
     "listen_sync",
     "notify",
     "quote_channel",
+    "Subscription",  # noqa: F822 - loaded lazily by __getattr__
     "validate_channel",
 ]
 
@@ -357,3 +363,12 @@ def listen_sync(*channels, timeout=None, using=None):
     """Generator of notifications (sync); ends after ``timeout`` seconds of silence."""
     with Listener(channels, timeout=timeout, using=using) as listener:
         yield from listener
+
+
+def __getattr__(name):
+    # Broadcaster lives in its own module (it builds on Listener): loaded on first use
+    if name in ("Broadcaster", "Subscription"):
+        from . import broadcast
+
+        return getattr(broadcast, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,10 @@
 """The ``dorm`` plugin of dorm-postgres (entry point ``postgres = "dorm_postgres.plugin"``).
 
-Registers the ``postgresql`` engine (aliases ``postgres``, ``psql``), ``ArrayField``
-and the PostgreSQL lookups. Importing this module does not import psycopg: the
-backend, fields and lookups modules load when first used.
+Registers the ``postgresql`` engine (aliases ``postgres``, ``psql``), ``ArrayField``,
+``HStoreField``, ``CITextField``, the range fields and ``dorm.Range``, and the
+PostgreSQL lookups (array, jsonb, hstore, search, range, ``unaccent``). Importing this
+module does not import psycopg: the backend, fields and lookups modules load when
+first used.
 
 ``test_settings()`` gives the shared test suites a database of their own: it
 connects to ``DORM_TEST_PG_DSN`` (default ``host=127.0.0.1 port=5432 user=postgres
@@ -126,6 +128,21 @@ def dorm_register_field_types(register):
     from .hstore import HStoreField
 
     register(HStoreField)
+    from .citext import CITextField
+    from .range_fields import RANGE_FIELDS
+
+    register(CITextField)
+    for cls in RANGE_FIELDS:
+        register(cls)
+
+
+@hookimpl(specname="dorm_register_expressions")
+def register_range_value(register):
+    # dorm.Range is a value type, not an expression: this hook is the kernel's way to
+    # expose a plugin's class as ``dorm.<Name>`` (it only requires a class)
+    from .ranges import Range
+
+    register(Range)
 
 
 @hookimpl
@@ -140,6 +157,7 @@ def dorm_register_lookups(register):
     for cls in lookups.JSON_PG_LOOKUPS:
         register(JSONField, cls, vendors=("postgresql",))
     _register_search_hstore_lookups(register)
+    _register_citext_range_unaccent_lookups(register)
 
 
 def _register_search_hstore_lookups(register):
@@ -154,6 +172,23 @@ def _register_search_hstore_lookups(register):
             register(field_cls, cls, vendors=("postgresql",))
     register(search.SearchVectorField, search.SearchVectorExact, vendors=("postgresql",))
     register(search.SearchVectorField, search.SearchLookup, vendors=("postgresql",))
+
+
+def _register_citext_range_unaccent_lookups(register):
+    from dorm.fields import CharField, TextField
+
+    from . import citext, range_lookups, unaccent
+    from .range_fields import RangeField
+
+    for cls in citext.CITEXT_LOOKUPS:
+        register(citext.CITextField, cls)          # per-backend SQL inside
+    for cls in range_lookups.RANGE_LOOKUPS:
+        register(RangeField, cls, vendors=("postgresql",))
+    for field_cls in (CharField, TextField):
+        for cls in unaccent.UNACCENT_LOOKUPS:
+            register(field_cls, cls, vendors=("postgresql",))
+    for cls in unaccent.UNACCENTED_LOOKUPS:
+        register(unaccent.UnaccentedText, cls, vendors=("postgresql",))
 
 
 @hookimpl

@@ -6,17 +6,23 @@ transaction (DDL is transactional).
 * a changed column type is converted with ``USING "col"::new_type``;
 * ``db_comment`` / ``Meta.db_table_comment`` become ``COMMENT ON``;
 * covering indexes (``include=``), deferrable unique constraints, ``opclasses`` and
-  ``nulls_distinct`` (PostgreSQL 15+) are supported.
+  ``nulls_distinct`` (PostgreSQL 15+) are supported;
+* a field whose class lists ``db_extensions`` (``CITextField``: ``("citext",)``) gets
+  ``CREATE EXTENSION IF NOT EXISTS`` for each of them before a table with it is created,
+  the column is added or a column is altered into it (once per schema editor).
 
 Statements run without psycopg's parameter processing: values are inlined with
 ``ops.quote_value`` (``compose_sql``), and a literal ``%`` stays a ``%``.
 """
 from __future__ import annotations
 
+import re
+
 from dorm.db.backends.base.schema import BaseSchemaEditor, TableModel
 from dorm.exceptions import NotSupportedError
 
 _AUTO = ("AutoField", "BigAutoField", "SmallAutoField")
+_EXTENSION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
 
 class PostgresSchemaEditor(BaseSchemaEditor):
@@ -131,8 +137,24 @@ class PostgresSchemaEditor(BaseSchemaEditor):
             sql += " DEFERRABLE INITIALLY " + ("IMMEDIATE" if "IMMEDIATE" in mode else "DEFERRED")
         return "table", sql
 
+    # ---- extensions the columns need -------------------------------------------------------------
+    def ensure_extensions(self, fields) -> None:
+        """``CREATE EXTENSION IF NOT EXISTS`` for every name in the ``db_extensions`` of
+        ``fields`` (each at most once per schema editor). Names must be identifiers."""
+        done = self.__dict__.setdefault("_extensions_done", set())
+        for field in fields:
+            for name in getattr(field, "db_extensions", None) or ():
+                if name in done:
+                    continue
+                if not isinstance(name, str) or not _EXTENSION_NAME.match(name):
+                    raise ValueError(f"{type(field).__name__}.db_extensions: invalid extension "
+                                     f"name {name!r}")
+                self.execute(f"CREATE EXTENSION IF NOT EXISTS {self.quote_name(name)}")
+                done.add(name)
+
     # ---- tables --------------------------------------------------------------------------------------
     def create_model(self, model, if_not_exists: bool = False) -> None:
+        self.ensure_extensions(self.table_model(model).fields)
         if if_not_exists and not self.collect_sql:
             # PostgreSQL has no ADD CONSTRAINT IF NOT EXISTS: an existing table is skipped
             # whole (with its indexes and foreign keys), as CREATE TABLE IF NOT EXISTS would
@@ -177,6 +199,7 @@ class PostgresSchemaEditor(BaseSchemaEditor):
 
     # ---- fields ----------------------------------------------------------------------------------------
     def add_field(self, model, field, new_field=None) -> None:
+        self.ensure_extensions([new_field if new_field is not None else field])
         super().add_field(model, field, new_field)
         field = new_field if new_field is not None else field
         if field.db_type(self.connection) is not None:
@@ -185,6 +208,7 @@ class PostgresSchemaEditor(BaseSchemaEditor):
     def alter_field(self, model, old_field, new_field, strict: bool = False) -> None:
         info = self.table_model(model)
         old_field = self._resolve_field(info, old_field)
+        self.ensure_extensions([new_field])
         old_auto = old_field.get_internal_type() in _AUTO
         new_auto = new_field.get_internal_type() in _AUTO
         super().alter_field(model, old_field, new_field, strict=strict)
