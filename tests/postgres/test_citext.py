@@ -192,3 +192,18 @@ def test_migration_file_imports_and_applies(configure_pg, tmp_path):
         finally:
             conn.execute_write("DROP TABLE IF EXISTS cimig_login", ())
             connections.close_all()
+
+
+def test_altering_a_column_into_citext_on_every_backend(ci_db):
+    """SQLite and DuckDB rebuild the table; the copy casts to the plain type (a collation
+    clause is not valid inside CAST on DuckDB) and the new column compares without case."""
+    Member.objects.create(email="Alice@Example.com", nick="Ally", note="Note")
+    old = Member._meta.get_field("note")
+    new = dorm.CITextField()
+    new.set_attributes_from_name("note")
+    new.model = Member
+    with ci_db.schema_editor() as ed:
+        ed.alter_field(Member, old, new)
+    table = Member._meta.db_table
+    assert ci_db.execute(f'SELECT "note" FROM "{table}" WHERE "note" = %s'.replace("%s", ci_db.ops.placeholder),
+                         ["NOTE"]) == [("Note",)]

@@ -296,7 +296,7 @@ class DuckDBSchemaEditor(TableRebuildMixin, BaseSchemaEditor):
         mapping = self._copy_mapping(new, skip={new_field.column})
         source = self.quote_name(old_field.column)
         if old_type != new_type:
-            source = f"CAST({source} AS {new_type})"
+            source = f"CAST({source} AS {new_field.cast_db_type(self.connection) or new_type})"
         if getattr(old_field, "null", False) and not getattr(new_field, "null", False):
             literal = self._literal_default(new_field)
             if literal is None and _has_db_default(new_field) and not _is_expression(new_field.db_default):
