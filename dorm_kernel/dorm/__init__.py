@@ -11,6 +11,8 @@ from dorm.exceptions import *  # noqa: F401,F403
 from dorm.conf import configure, parse_database_url, settings
 from dorm.fields import *  # noqa: F401,F403
 from dorm.fields import Field, NOT_PROVIDED
+from dorm.files import (ContentFile, File, FileSystemStorage, Storage, default_storage, get_storage,
+                        reset_storages)
 from dorm.expressions import (Case, Col, CombinedExpression, Exists, Expression, ExpressionWrapper, F,
                               Func, OrderBy, OuterRef, RawSQL, Subquery, Value, When)
 from dorm.aggregates import Aggregate, Avg, Count, Max, Min, StdDev, Sum, Variance

@@ -10,7 +10,7 @@ def dorm_register_field_types(register):
     from dorm import fields
     from dorm.fields import scalar
 
-    for name in [*scalar.__all__, *fields.RELATION_FIELDS]:
+    for name in [*scalar.__all__, *fields.RELATION_FIELDS, *fields.FILE_FIELDS]:
         obj = getattr(fields, name)
         if isinstance(obj, type):
             register(obj)

@@ -21,6 +21,16 @@ class PluginNotInstalled(ImproperlyConfigured, ImportError):
         self.distribution = distribution
 
 
+class SuspiciousOperation(Exception):
+    """User-supplied input tried something unsafe; the operation was refused."""
+
+
+class SuspiciousFileOperation(SuspiciousOperation):
+    """A file name or path was refused: it escapes the storage root (``..``, an absolute
+    path, a symlink pointing outside), contains path elements where none are allowed,
+    or no safe name can be derived from it (see ``docs/files.md``)."""
+
+
 class DoesNotExist(Exception):
     """A query that must return one row returned none (base of ``Model.DoesNotExist``)."""
 

@@ -7,8 +7,13 @@ from .related import (CASCADE, DO_NOTHING, PROTECT, RESTRICT, SET, SET_DEFAULT, 
                       ForeignObjectRel, ManyToManyField, ManyToManyRel, ManyToOneRel, OneToOneField,
                       OneToOneRel)
 
+from .files import FieldFile, FileField, ImageField, ImageFieldFile
+from .filepath import FilePathField
+
 RELATION_FIELDS = ["ForeignKey", "OneToOneField", "ManyToManyField"]
+FILE_FIELDS = ["FileField", "ImageField", "FilePathField"]
 __all__ = ["Field", "NOT_PROVIDED", "ConvertingDescriptor", *_scalar_all, *RELATION_FIELDS,
+           *FILE_FIELDS, "FieldFile", "ImageFieldFile",
            "CASCADE", "PROTECT", "RESTRICT", "SET", "SET_NULL", "SET_DEFAULT", "DO_NOTHING"]
 
 
