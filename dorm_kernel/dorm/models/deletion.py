@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from dorm.cache import invalidation as _cache_invalidation
+from dorm.cache import state as _cache_state
+
 
 class Collector:
     def __init__(self, using, send_signals=True):
@@ -90,6 +93,12 @@ class Collector:
             if self.send_signals and signals.post_delete.has_receivers(model):
                 for obj in bucket.values():
                     yield ("send", signals.post_delete, model, {"instance": obj, "using": self.using})
+        if _cache_state.active:
+            # post_delete receivers cover deleted rows when signals are sent; SET_NULL
+            # and friends updated rows of other models, which no signal reports
+            touched = [m for m, *_ in self.field_updates]
+            _cache_invalidation.models_written(touched if self.send_signals else [*self.data, *touched],
+                                               self.using)
         for model, bucket in self.data.items():
             for obj in bucket.values():
                 if obj is not None and hasattr(obj, "_meta"):

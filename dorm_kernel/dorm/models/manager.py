@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 
 from .queryset import QuerySet
+from .sansio import run_async, run_sync
 
 # Spec core.md §6: managers proxy every QuerySet method except these.
 _NOT_PROXIED = {"union", "intersection", "difference", "reverse", "lookup", "cache", "as_manager"}
@@ -43,6 +44,38 @@ class BaseManager:
     @property
     def db(self):
         return self.get_queryset().db
+
+    # ---- result cache (Manager-only; spec core.md §6, §15; docs/cache.md) ---------------------
+    def cached(self, timeout=None, *, using="default"):
+        """``get_queryset().cache(timeout, using=using)`` (4.2+)."""
+        return self.get_queryset().cache(timeout, using=using)
+
+    def _cache_gen(self, method, pk_or_pks, timeout, using):
+        from dorm.cache import query
+
+        opts = query.make_options(self.model, timeout, using, method)
+        if method.endswith("cache_get"):
+            return query.cache_get_gen(self.get_queryset(), pk_or_pks, opts)
+        if isinstance(pk_or_pks, (str, bytes)) or not hasattr(pk_or_pks, "__iter__"):
+            raise TypeError(f"{self.model.__name__}.{method}(pks=...) takes an iterable of "
+                            f"primary keys, got {pk_or_pks!r}")
+        return query.pk_many_gen(self.get_queryset(), list(pk_or_pks), opts, f"{method}()")
+
+    def cache_get(self, *, pk, timeout=None, using="default"):
+        """The object with primary key ``pk``, from the result cache ``using`` when there
+        (else one query, then cached). ``Model.DoesNotExist`` when there is none."""
+        return run_sync(self._cache_gen("cache_get", pk, timeout, using))
+
+    def cache_get_many(self, *, pks, timeout=None, using="default"):
+        """``{pk: obj}`` for the ``pks`` that exist (missing ones left out), with one
+        query for those not in the cache."""
+        return run_sync(self._cache_gen("cache_get_many", pks, timeout, using))
+
+    async def acache_get(self, *, pk, timeout=None, using="default"):
+        return await run_async(self._cache_gen("acache_get", pk, timeout, using))
+
+    async def acache_get_many(self, *, pks, timeout=None, using="default"):
+        return await run_async(self._cache_gen("acache_get_many", pks, timeout, using))
 
     def check(self):
         return []

@@ -5,6 +5,8 @@ exposed twice: ``name()`` runs it with ``run_sync``, ``aname()`` with ``run_asyn
 """
 from __future__ import annotations
 
+from dorm.cache import invalidation as _cache_invalidation
+from dorm.cache import state as _cache_state
 from dorm.db import router
 from dorm.exceptions import (EmptyResultSet, FieldDoesNotExist, FieldError, IntegrityError,
                              NotSupportedError, ReadOnlyModelError)
@@ -22,6 +24,10 @@ REPR_OUTPUT_SIZE = 20
 
 
 class QuerySet:
+    #: ``CacheOptions`` once ``.cache()`` was called (see ``dorm.cache.query``); a class
+    #: attribute so that querysets that never cache pay nothing to set it
+    _cache = None
+
     def __init__(self, model=None, query=None, using=None, hints=None):
         self.model = model
         self._query = query  # created on first use: create()/get(pk=) never need one
@@ -81,6 +87,10 @@ class QuerySet:
         return self._result_cache
 
     def _fetch_gen(self, db=None):
+        if self._cache is not None:
+            from dorm.cache.query import fetch_gen
+
+            return (yield from fetch_gen(self, db))
         db = db or self.db
         conn = yield ("connection", db)
         compiler = SQLCompiler(self.query, conn)
@@ -321,6 +331,17 @@ class QuerySet:
         c._db = alias
         return c
 
+    def cache(self, timeout=None, *, using="default"):
+        """A clone whose results come from the result cache ``using`` (a ``CACHES``
+        alias) when present there. ``timeout``: ``None`` = the cache's ``TTL``, ``0`` =
+        no expiry, else seconds. No ``CACHES`` configured: a plain clone. What is
+        cached and when it is invalidated: docs/cache.md, ``dorm.cache.query``."""
+        from dorm.cache.query import make_options
+
+        c = self._clone()
+        c._cache = make_options(self.model, timeout, using)
+        return c
+
     def select_for_update(self, nowait=False, skip_locked=False, of=(), no_wait=None):
         """Lock the selected rows until the transaction ends. ``nowait`` (Django) and
         ``no_wait`` (the reference's name) are the same option. Backends without row
@@ -425,6 +446,10 @@ class QuerySet:
     def _count_gen(self):
         if self._result_cache is not None:
             return len(self._result_cache)
+        if self._cache is not None:
+            from dorm.cache.query import count_gen
+
+            return (yield from count_gen(self))
         db = self.db
         conn = yield ("connection", db)
         try:
@@ -688,6 +713,8 @@ class QuerySet:
             return 0
         rows = yield ("execute_write", db, sql, params)
         self._result_cache = None
+        if _cache_state.active:
+            _cache_invalidation.written(self.model, db)
         return rows
 
     def _check_writable(self):
@@ -710,6 +737,8 @@ class QuerySet:
                 return 0, {}
             n = yield ("execute_write", db, sql, params)
             self._result_cache = None
+            if _cache_state.active:
+                _cache_invalidation.written(self.model, db)
             return n, ({opts.label: n} if n else {})
         result = yield ("atomic", db, self._collect_and_delete_gen(db))
         self._result_cache = None
@@ -761,6 +790,8 @@ class QuerySet:
                     raise ValueError(f"bulk_create(update_fields=...) cannot update {f.name!r}")
         work = persistence.bulk_insert_gen(conn, self.model, objs, db, batch_size, on_conflict, ufields, uniq)
         yield ("atomic", db, work)
+        if _cache_state.active:
+            _cache_invalidation.written(self.model, db)
         return objs
 
     def _bulk_update_gen(self, objs, fields, batch_size=None):
@@ -783,6 +814,8 @@ class QuerySet:
         conn = yield ("connection", db)
         work = _bulk_update_work(conn, self.model, objs, fobjs, batch_size, db)
         total = yield ("atomic", db, work)
+        if _cache_state.active:
+            _cache_invalidation.written(self.model, db)
         return total
 
     def _exists_or_create_gen(self, defaults=None, **kwargs):
@@ -1053,6 +1086,10 @@ _subscribe()
 
 def _pk_get_gen(qs, value):
     """``get(pk=value)`` on an unfiltered queryset: cached statement, direct hydration."""
+    if qs._cache is not None:
+        from dorm.cache.query import pk_get_gen
+
+        return (yield from pk_get_gen(qs, value))
     model = qs.model
     db = qs.db
     conn = yield ("connection", db)

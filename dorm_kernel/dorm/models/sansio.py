@@ -17,6 +17,8 @@ Requests (tuples):
 * ``("atomic", alias, generator)`` → the generator's return value, run inside
   ``transaction.atomic(alias)`` / ``aatomic(alias)``
 * ``("sleep", seconds)`` → None
+* ``("cache", backend, method, *args)`` → ``backend.method(*args)`` (sync) or
+  ``await backend.a<method>(*args)`` (async): result-cache calls (``dorm.cache``)
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def run_sync(gen):
 
                     time.sleep(req[1])
                     result = None
+                elif kind == "cache":
+                    result = getattr(req[1], req[2])(*req[3:])
                 else:
                     result = getattr(connections[req[1]], kind)(*req[2:])
             except BaseException as exc:  # noqa: BLE001 - re-thrown into the generator
@@ -75,6 +79,8 @@ async def run_async(gen):
 
                     await asyncio.sleep(req[1])
                     result = None
+                elif kind == "cache":
+                    result = await getattr(req[1], "a" + req[2])(*req[3:])
                 else:
                     conn = await connections.aget(req[1])
                     result = await getattr(conn, "a" + kind)(*req[2:])
