@@ -26,8 +26,9 @@ class FilteredRelation:
                 f"FilteredRelation({self.relation_name!r}): only foreign keys, reverse foreign keys "
                 "and reverse one-to-one relations are supported")
         (path,) = field.path_infos
-        alias = query.join(Join(path.to_opts.db_table, query.get_initial_alias(), None, Join.LOUTER,
-                                path.join_cols, True, path.join_field), reuse=False)
+        join_class = getattr(path.join_field, "join_class", None) or Join  # generic relations
+        alias = query.join(join_class(path.to_opts.db_table, query.get_initial_alias(), None, Join.LOUTER,
+                                      path.join_cols, True, path.join_field), reuse=False)
         query.filtered_relations = {**query.filtered_relations, name: (alias, path.to_opts)}
         condition = _rename(self.condition, self.relation_name, name)
         query.alias_map[alias].extra_condition = query.build_where_node(condition)

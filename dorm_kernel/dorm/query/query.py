@@ -189,9 +189,12 @@ class Query:
                 raise FieldError(f"joined field references are not permitted here: {LOOKUP_SEP.join(names)}")
             for path in field.path_infos:
                 multi = path.nullable or path.m2m
-                alias = self.join(Join(path.to_opts.db_table, alias, None,
-                                       Join.LOUTER if multi else Join.INNER,
-                                       path.join_cols, multi, path.join_field), reuse=reuse)
+                # a relation whose ON clause is not plain column equality (generic
+                # relations) names its own Join subclass
+                join_class = getattr(path.join_field, "join_class", None) or Join
+                alias = self.join(join_class(path.to_opts.db_table, alias, None,
+                                             Join.LOUTER if multi else Join.INNER,
+                                             path.join_cols, multi, path.join_field), reuse=reuse)
             opts = target_opts
         raise FieldError("empty field path")
 

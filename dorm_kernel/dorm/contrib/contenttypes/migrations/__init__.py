@@ -1,0 +1,1 @@
+"""Migrations of ``dorm.contrib.contenttypes`` (app label ``contenttypes``)."""
