@@ -626,6 +626,11 @@ def _build_init_plan(cls):
     for f in cls._meta.fields:
         if getattr(f, "many_to_many", False):
             continue
+        if not f.concrete and f.column is None:
+            # a column-less field (GenericForeignKey...): a keyword its descriptor takes;
+            # not a positional argument and nothing in the instance dict
+            by_key[f.name] = (f.attname, f.to_python, None, True)
+            continue
         setter = bool(getattr(f, "uses_class_descriptor", False) or getattr(f, "is_relation", False))
         fast = f.fast_python_type()
         by_key[f.name] = (f.attname, f.to_python, fast, setter)
