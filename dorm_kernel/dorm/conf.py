@@ -337,6 +337,16 @@ def _check_dotted(name: Any, what: str) -> str:
 settings = Settings()
 
 
+@settings.on_change
+def _debug_nplusone_changed(changed: frozenset[str]) -> None:
+    """``DEBUG_NPLUSONE`` (core.md §1.1): install or remove the global N+1 detector
+    (``dorm.contrib.nplusone`` is imported only when the setting is used)."""
+    if "DEBUG_NPLUSONE" in changed:
+        from dorm.contrib import nplusone
+
+        nplusone.sync_global_detector()
+
+
 def configure(**kwargs: Any) -> None:
     """``dorm.configure(**settings)``: see ``Settings.configure``."""
     settings.configure(**kwargs)

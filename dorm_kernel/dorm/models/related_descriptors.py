@@ -5,10 +5,32 @@ Related managers write their operations once as sans-IO generators; ``add()`` an
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from .base import _UNSET, joined_key, peek_state
 from .sansio import run_async, run_sync
 
 _MISSING = object()
+
+#: While ``track_lazy_loads`` is true, the relation a per-instance load is fetching,
+#: as ``(model, relation name, kind)`` with kind ``"forward"`` or ``"reverse_one_to_one"``;
+#: set around the load's statement (``post_query`` receivers read it: ``dorm.contrib.nplusone``
+#: names the relation to ``select_related``). Off (the default), a lazy load pays one
+#: global read for it.
+lazy_load: ContextVar = ContextVar("dorm_lazy_load", default=None)
+track_lazy_loads = False
+
+
+def _tagged_load(gen, tag):
+    """Run the load generator ``gen`` with ``lazy_load`` set to ``tag``."""
+    token = lazy_load.set(tag)
+    try:
+        return (yield from gen)
+    finally:
+        try:
+            lazy_load.reset(token)
+        except ValueError:  # closed from another context (garbage collection)
+            pass
 
 
 def _in_event_loop() -> bool:
@@ -96,6 +118,9 @@ class ForwardManyToOneDescriptor:
         if value is None:
             return None
         qs = field.related_model._meta.base_manager().using(instance._state.db or None)
+        if track_lazy_loads:
+            return (yield from _tagged_load(qs._get_gen(**{target.attname: value}),
+                                            (type(instance), field.name, "forward")))
         obj = yield from qs._get_gen(**{target.attname: value})
         return obj
 
@@ -174,7 +199,11 @@ class ReverseOneToOneDescriptor(ReverseDescriptorBase):
         fk = self.rel.field
         value = getattr(instance, fk.target_field.attname)
         qs = self.rel.related_model._meta.base_manager().using(instance._state.db or None)
-        objs = yield from qs.filter(**{fk.attname: value})[:1]._fetch_gen()
+        load = qs.filter(**{fk.attname: value})[:1]._fetch_gen()
+        if track_lazy_loads:
+            load = _tagged_load(load, (type(instance), self.rel.get_accessor_name(),
+                                       "reverse_one_to_one"))
+        objs = yield from load
         if not objs:
             if raise_missing:
                 raise self.rel.related_model.DoesNotExist(

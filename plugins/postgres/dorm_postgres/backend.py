@@ -1056,7 +1056,7 @@ class PostgresBackend(BaseBackend):
         raise self._wrap(exc, sql) from exc
 
     async def _arelease(self) -> None:
-        if not self._in_transaction:
+        if not self._in_transaction and not self._apins:  # _apins: task_pool's pin
             araw, self.aconnection = self.aconnection, None
             if araw is not None:
                 await self._acheckin(araw)

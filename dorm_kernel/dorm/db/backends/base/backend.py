@@ -207,6 +207,10 @@ class BaseBackend:
     }
     #: Keys ``DATABASES[alias]["OPTIONS"]`` may hold (None: not checked here).
     allowed_options: tuple[str, ...] | None = None
+    #: Holders of ``aconnection`` outside transactions (``dorm.contrib.task_pool``): a
+    #: pooling backend (``features.has_connection_pool``) keeps its async connection
+    #: after ``COMMIT``/``ROLLBACK`` while this is above zero instead of giving it back.
+    _apins = 0
     #: auto field internal type -> column type of a foreign key pointing at it.
     rel_data_types: ClassVar[dict[str, str]] = {}
 

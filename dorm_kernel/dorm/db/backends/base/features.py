@@ -58,6 +58,9 @@ class BaseFeatures:
     # cursors and async
     supports_server_side_cursors = False
     has_native_async = False             # async driver (else worker thread)
+    #: outside transactions each statement borrows a connection from a pool per alias
+    #: (and gives it back): ``dorm.contrib.task_pool.pinned_connection`` pins one
+    has_connection_pool = False
 
     # schema
     supports_alter_column_type = True
