@@ -36,7 +36,9 @@ class DoesNotExist(Exception):
 
 
 class ObjectDoesNotExist(DoesNotExist):
-    """Alias kept for reference compatibility (a subclass of ``DoesNotExist`` there too)."""
+    """A subclass of ``DoesNotExist`` (as in the reference). Every ``Model.DoesNotExist``
+    derives from it, so both ``except DoesNotExist`` and Django's ``except
+    ObjectDoesNotExist`` catch a missing row."""
 
 
 class MultipleObjectsReturned(Exception):
@@ -159,7 +161,10 @@ class ReadOnlyModelError(DatabaseError):
 
 
 class BudgetExceeded(DatabaseError):
-    """A query budget (rows or time) was exceeded."""
+    """A query budget (``dorm.budget``) was exceeded: a result had more rows than
+    ``max_rows`` (``rows`` and ``max_rows`` attributes set), or a statement ran longer
+    than ``timeout_ms`` and was cancelled (``timeout_ms`` set, the driver error as
+    ``__cause__``)."""
 
 
 class CircuitOpenError(DatabaseError):

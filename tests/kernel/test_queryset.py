@@ -59,6 +59,11 @@ def test_create_get_and_pk(db):
     with pytest.raises(Product.DoesNotExist):
         Product.objects.get(pk=p.pk + 100)
     assert issubclass(Product.DoesNotExist, dorm.DoesNotExist)
+    # Django code catches ObjectDoesNotExist; reference code catches DoesNotExist
+    from dorm.exceptions import ObjectDoesNotExist
+
+    with pytest.raises(ObjectDoesNotExist):
+        Product.objects.get(pk=p.pk + 100)
 
 
 def test_bulk_create_backfills_pks(products):

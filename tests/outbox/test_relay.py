@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dorm
 import pytest
 from dorm import transaction
 from dorm.db import connections
@@ -205,10 +206,16 @@ def test_claimed_rows_are_skipped_until_the_claim_expires(db):
     assert relay.drain_once(calls) == 1 and calls.types[-1] == "e.0"
 
 
-def test_crashed_relay_claim_is_recovered(db, backend_settings):
-    make_events(3)
+def test_crashed_relay_claim_is_recovered(db, backend_settings, tmp_path):
     settings = dict(db.settings_dict)
-    connections.reset()                   # DuckDB: one process may open the file at a time
+    if db.vendor == "duckdb":
+        # one process may open a DuckDB file at a time: give the crashing relay a file
+        # nothing else in this test session has opened
+        settings["NAME"] = str(tmp_path / "crash.duckdb")
+        dorm.configure(DATABASES={"default": settings})
+        dorm.create_tables(ALL)
+    make_events(3)
+    connections.reset()
     script = Path(__file__).with_name("crash_relay.py")
     out = subprocess.run([sys.executable, str(script), json.dumps(settings, default=str), "300", "2"],
                          capture_output=True, text=True, timeout=120, check=False)

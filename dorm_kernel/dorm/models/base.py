@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from dorm.exceptions import (DoesNotExist, FieldDoesNotExist, ImproperlyConfigured,
+from dorm.exceptions import (FieldDoesNotExist, ObjectDoesNotExist, ImproperlyConfigured,
                              MultipleObjectsReturned, ReadOnlyModelError, ValidationError)
 
 from .options import Options, registry
@@ -96,7 +96,7 @@ class ModelBase(type):
 
         if not abstract:
             cls.DoesNotExist = type("DoesNotExist", tuple(
-                p.DoesNotExist for p in parents if hasattr(p, "DoesNotExist")) or (DoesNotExist,),
+                p.DoesNotExist for p in parents if hasattr(p, "DoesNotExist")) or (ObjectDoesNotExist,),
                 {"__module__": module, "__qualname__": f"{name}.DoesNotExist"})
             cls.MultipleObjectsReturned = type("MultipleObjectsReturned", tuple(
                 p.MultipleObjectsReturned for p in parents if hasattr(p, "MultipleObjectsReturned"))
