@@ -32,7 +32,7 @@ KNOWN_ATTRIBUTES: dict[str, str] = {
         [
             "HStoreField", "ArrayField", "IntegerRangeField", "BigIntegerRangeField",
             "DecimalRangeField", "DateRangeField", "DateTimeRangeField", "Range",
-            "CITextField", "RangeField",
+            "CITextField", "RangeField", "ExclusionConstraint",
         ],
         "dorm-postgres",
     ),
@@ -55,6 +55,7 @@ KNOWN_MODULES: dict[str, str] = {
     "dorm.contrib.idempotency": "dorm-resilience",
     "dorm.contrib.circuit_breaker": "dorm-resilience",
     "dorm.contrib.otel": "dorm-otel",
+    "dorm.contrib.pydantic": "dorm-pydantic",
     "dorm.cache.redis": "dorm-redis-cache",
 }
 
