@@ -168,6 +168,15 @@ def test_select_related_and_prefetch(library, db):
         dorm.signals.pre_query.disconnect(count)
 
 
+def test_a_level_named_twice_is_fetched_once(library):
+    from dorm.test import assert_num_queries
+
+    with assert_num_queries(3):  # authors, books, tags
+        authors = list(Author.objects.order_by("name").prefetch_related("books", "books__tags"))
+        assert [titles(a.books.all()) for a in authors] == [["Alpha", "Beta"], ["Gamma"], []]
+        assert sorted(t.name for t in authors[0].books.all()[0].tags.all()) in (["fun", "sci"], ["fun"])
+
+
 def test_prefetch_related_objects(library):
     books = list(Book.objects.order_by("title"))
     dorm.prefetch_related_objects(books, "author")

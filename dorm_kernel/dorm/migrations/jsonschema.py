@@ -99,12 +99,15 @@ def field_schema(field) -> dict:
         schema = {}
     elif isinstance(field, f.BinaryField):
         schema = {"type": "string", "contentEncoding": "base64"}
-    elif isinstance(field, (f.CharField, f.TextField)):
-        schema = {"type": "string"}
+    elif isinstance(field, (f.CharField, f.TextField, f.FileField, f.FilePathField)):
+        schema = {"type": "string"}  # file fields: the stored name
     else:
         schema = {}
     max_length = getattr(field, "max_length", None)
-    if schema.get("type") == "string" and isinstance(max_length, int) and "format" not in schema or isinstance(field, f.EmailField) and max_length:
+    # formats such as date or uuid fix the length; free text (including email and URL
+    # addresses) is bounded by the column
+    free_text = "format" not in schema or isinstance(field, (f.EmailField, f.URLField))
+    if schema.get("type") == "string" and isinstance(max_length, int) and free_text:
         schema["maxLength"] = max_length
     if field.choices and "enum" not in schema:
         schema["enum"] = [c[0] for c in field.flatchoices]

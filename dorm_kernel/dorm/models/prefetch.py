@@ -46,7 +46,7 @@ def prefetch_related_objects_gen(instances, lookups, db):
     model = type(instances[0])
     if any(type(i) is not model for i in instances):
         raise ValueError("prefetch_related_objects() needs instances of one model")
-    for lookup in lookups:
+    for lookup in _without_covered(lookups):
         first, _, _, _ = split_lookup(lookup)
         descriptor = model.__dict__.get(first) or getattr(model, first, None)
         loader = getattr(descriptor, "prefetch_gen", None)
@@ -56,6 +56,14 @@ def prefetch_related_objects_gen(instances, lookups, db):
                 f"Cannot find {first!r} on {model.__name__} object, {path!r} is an invalid "
                 "parameter to prefetch_related()")
         yield from loader(instances, lookup, db)
+
+
+def _without_covered(lookups):
+    """Drop a plain lookup that a longer plain lookup walks anyway (``"books"`` next to
+    ``"books__tags"``): the longer one loads that level too, so it is fetched once."""
+    plain = [lk for lk in lookups if isinstance(lk, str)]
+    return [lk for lk in lookups
+            if not isinstance(lk, str) or not any(o.startswith(lk + "__") for o in plain)]
 
 
 def prefetch_related_objects(model_instances, *related_lookups, using=None):
