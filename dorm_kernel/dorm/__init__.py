@@ -28,7 +28,7 @@ from dorm.models.indexes import CheckConstraint, Index, UniqueConstraint
 from dorm.models.pagination import CursorPage
 from dorm.signals import post_delete, post_save, pre_delete, pre_save, receiver
 from dorm.validators import *  # noqa: F401,F403
-from dorm import transaction
+from dorm import budget, transaction
 from dorm.db import acreate_tables, adrop_tables, connections, create_tables, drop_tables
 from dorm.db.connection import (aconnection_for, ahealth_check, close_all, close_all_async,
                                 connection_for, health_check, pool_stats)

@@ -4,7 +4,7 @@ import pytest
 
 from ..doc_examples import run_doc_examples
 
-PAGES = ["relations.md", "queries.md", "contrib.md"]
+PAGES = ["relations.md", "queries.md", "contrib.md", "budget.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -5,6 +5,8 @@ exposed twice: ``name()`` runs it with ``run_sync``, ``aname()`` with ``run_asyn
 """
 from __future__ import annotations
 
+from dorm import budget as _budget
+from dorm.budget import _get as _current_budget
 from dorm.cache import invalidation as _cache_invalidation
 from dorm.cache import state as _cache_state
 from dorm.db import router
@@ -87,19 +89,29 @@ class QuerySet:
         return self._result_cache
 
     def _fetch_gen(self, db=None):
+        budget = _current_budget()  # dorm.budget: one ContextVar read per query
+        max_rows = budget.max_rows if budget is not None else None
         if self._cache is not None:
             from dorm.cache.query import fetch_gen
 
-            return (yield from fetch_gen(self, db))
+            if max_rows is None:
+                return (yield from fetch_gen(self, db))
+            result = yield from fetch_gen(_budget.capped_queryset(self, max_rows), db)
+            if len(result) > max_rows:
+                raise _budget.rows_exceeded(len(result), max_rows)
+            return result
         db = db or self.db
         conn = yield ("connection", db)
-        compiler = SQLCompiler(self.query, conn)
+        compiler = SQLCompiler(self.query if max_rows is None else
+                               _budget.cap_query(self.query, max_rows), conn)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
             return []
         hydrate = self._iterable_class.hydrator(self, compiler)
         rows = yield ("execute", db, sql, params)
+        if max_rows is not None and len(rows) > max_rows:
+            raise _budget.rows_exceeded(len(rows), max_rows)
         result = hydrate(rows, db)
         if self._prefetch_related_lookups and self._iterable_class is ModelIterable and result:
             from .prefetch import prefetch_related_objects_gen
@@ -579,7 +591,10 @@ class QuerySet:
             raise ValueError("chunk_size must be strictly positive")
         db = self.db
         conn = connections[db]
-        compiler = SQLCompiler(self.query, conn)
+        budget = _current_budget()
+        max_rows = budget.max_rows if budget is not None else None
+        compiler = SQLCompiler(self.query if max_rows is None else
+                               _budget.cap_query(self.query, max_rows), conn)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
@@ -587,7 +602,10 @@ class QuerySet:
         hydrate = self._iterable_class.hydrator(self, compiler)
         size = chunk_size or 2000
         batch = []
-        for row in conn.iterate(sql, params, size):
+        rows = conn.iterate(sql, params, size)
+        if max_rows is not None:
+            rows = _budget.count_rows(rows, max_rows)
+        for row in rows:
             batch.append(row)
             if len(batch) >= size:
                 yield from hydrate(batch, db)
@@ -602,7 +620,10 @@ class QuerySet:
             raise ValueError("chunk_size must be strictly positive")
         db = self.db
         conn = await connections.aget(db)
-        compiler = SQLCompiler(self.query, conn)
+        budget = _current_budget()
+        max_rows = budget.max_rows if budget is not None else None
+        compiler = SQLCompiler(self.query if max_rows is None else
+                               _budget.cap_query(self.query, max_rows), conn)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
@@ -610,7 +631,10 @@ class QuerySet:
         hydrate = self._iterable_class.hydrator(self, compiler)
         size = chunk_size or 2000
         batch = []
-        async for row in conn.aiterate(sql, params, size):
+        rows = conn.aiterate(sql, params, size)
+        if max_rows is not None:
+            rows = _budget.acount_rows(rows, max_rows)
+        async for row in rows:
             batch.append(row)
             if len(batch) >= size:
                 for obj in hydrate(batch, db):
@@ -647,11 +671,17 @@ class QuerySet:
             obj = yield ("atomic", db, self.using(db)._create_gen(**params))
             return obj, True
         except IntegrityError:
-            try:
-                obj = yield from self.using(db)._get_gen(**kwargs)
-                return obj, False
-            except self.model.DoesNotExist:
-                pass
+            # another writer created the row first. Where conflicts are detected before
+            # that writer commits (DuckDB's optimistic MVCC), its row may not be visible
+            # yet: look again briefly before giving up
+            for delay in (0.0, 0.005, 0.02, 0.08):
+                if delay:
+                    yield ("sleep", delay)
+                try:
+                    obj = yield from self.using(db)._get_gen(**kwargs)
+                    return obj, False
+                except self.model.DoesNotExist:
+                    pass
             raise
 
     def _create_params(self, kwargs, defaults):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from dorm.budget import check_rowcount
+
 from .base import STATE_DB
 from .sansio import run_async, run_sync
 
@@ -58,6 +60,7 @@ class RawQuerySet:
             params = [*cte_params, *params]
         cursor_cols = yield ("execute_with_description", db, sql, params)
         names, rows = cursor_cols
+        check_rowcount(len(rows))  # dorm.budget max_rows (hand-written SQL gets no LIMIT)
         opts = self.model._meta
         by_column = {f.column: f for f in opts.concrete_fields}
         attnames, convs = [], []

@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import threading
+import time
 from typing import ClassVar
 
 import duckdb
@@ -531,6 +532,53 @@ class DuckDBBackend(BaseBackend):
         return isinstance(exc, duckdb.CatalogException) and "Table with name" in str(exc) \
             and "does not exist" in str(exc)
 
+    # ---- statement time limits (dorm.budget) ----------------------------------------------------------
+    # While a budget timeout is in force (``budget_timeout_ms``), each statement arms a
+    # watchdog thread that calls the connection's ``interrupt()`` once the statement has
+    # run for the limit; DuckDB then fails it with ``InterruptException`` (and the
+    # transaction must be rolled back: the atomic block does). ``begin``/``commit`` and
+    # the rows fetched by ``iterate()`` after its statement ran are not timed.
+    _watchdog = None
+
+    def set_statement_timeout(self, timeout_ms: int):
+        if self._watchdog is None:
+            self._watchdog = _Watchdog(f"dorm-duckdb-budget-{self.alias}")
+        return self.budget_timeout_ms
+
+    async def aset_statement_timeout(self, timeout_ms: int):
+        return self.set_statement_timeout(timeout_ms)
+
+    def restore_statement_timeout(self, token) -> None:
+        if token is None and self._watchdog is not None:
+            watchdog, self._watchdog = self._watchdog, None
+            watchdog.close()
+
+    async def arestore_statement_timeout(self, token) -> None:
+        self.restore_statement_timeout(token)
+
+    def is_statement_timeout_error(self, exc) -> bool:
+        return isinstance(exc, duckdb.InterruptException)
+
+    def _run(self, op, sql, params, kind):
+        watchdog = self._watchdog
+        if watchdog is None or self.budget_timeout_ms is None:
+            return BaseBackend._run(self, op, sql, params, kind)
+        watchdog.arm(self.connection or self.ensure_connection(), self.budget_timeout_ms)
+        try:
+            return BaseBackend._run(self, op, sql, params, kind)
+        finally:
+            watchdog.disarm()
+
+    async def _arun_on(self, araw, aop, sql, params, kind):
+        watchdog = self._watchdog
+        if watchdog is None or self.budget_timeout_ms is None:
+            return await BaseBackend._arun_on(self, araw, aop, sql, params, kind)
+        watchdog.arm(araw, self.budget_timeout_ms)
+        try:
+            return await BaseBackend._arun_on(self, araw, aop, sql, params, kind)
+        finally:
+            watchdog.disarm()
+
     # ---- health -----------------------------------------------------------------------------------------
     def health_check(self, deep: bool = False, timeout: float | None = None) -> dict:
         self.execute("SELECT 1")
@@ -538,6 +586,53 @@ class DuckDBBackend(BaseBackend):
             return {}
         rows = self.execute("SELECT count(*) FROM duckdb_tables() WHERE NOT internal")
         return {"tables": rows[0][0] if rows else 0, "database": self.shared.database}
+
+
+class _Watchdog:
+    """A daemon thread interrupting the statement of the armed connection once it has
+    run for the armed number of milliseconds (one per backend under a budget timeout).
+    ``arm``/``disarm`` and the interruption hold one lock: once ``disarm`` returns, the
+    statement it guarded can no longer be interrupted by it."""
+
+    def __init__(self, name: str):
+        self._cond = threading.Condition()
+        self._raw = None
+        self._deadline = 0.0
+        self._closed = False
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def arm(self, raw, timeout_ms: int) -> None:
+        with self._cond:
+            self._raw = raw
+            self._deadline = time.monotonic() + timeout_ms / 1000.0
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._raw = None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._raw = None
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                raw = self._raw
+                if raw is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                self._raw = None
+                try:
+                    raw.interrupt()
+                except duckdb.Error:  # the connection was closed meanwhile
+                    pass
 
 
 class _Stream:

@@ -72,6 +72,7 @@ class DuckDBFeatures(BaseFeatures):
     # transactions
     supports_transactions = True
     supports_savepoints = False
+    supports_statement_timeout = True         # dorm.budget: interrupt() from a watchdog thread
     supports_transactional_ddl = True
 
     # types

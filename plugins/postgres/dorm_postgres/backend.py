@@ -1194,6 +1194,53 @@ class PostgresBackend(BaseBackend):
                     "was committed; the next statement uses a new connection")
         return super().error_hint(exc, sql)
 
+    # ---- statement time limits (dorm.budget) -------------------------------------------------
+    # ``SET LOCAL statement_timeout`` inside the atomic block dorm.budget opened: it lasts
+    # until the transaction ends, or until a rollback to a savepoint taken before it. The
+    # token says what to restore when the budget block exits: ``None`` when the block's
+    # transaction is the outermost one (its end drops the setting), the outer budget's
+    # limit (int, ms), or the server's value before the first budget (str, ``SHOW``).
+    def set_statement_timeout(self, timeout_ms: int):
+        token = self.budget_timeout_ms
+        if token is None and self.atomic_depth > 1:
+            token = str(self.execute("SHOW statement_timeout")[0][0])
+        self._control(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        return token
+
+    async def aset_statement_timeout(self, timeout_ms: int):
+        token = self.budget_timeout_ms
+        if token is None and self.atomic_depth > 1:
+            token = str((await self.aexecute("SHOW statement_timeout"))[0][0])
+        await self._acontrol(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        return token
+
+    @staticmethod
+    def _restore_timeout_sql(raw, token):
+        """The ``SET LOCAL`` putting ``token`` back, or None when there is nothing to do
+        or nothing can be done (no open transaction, or an aborted one: its rollback to
+        the savepoint, or its end, drops the setting anyway)."""
+        if token is None or raw is None or raw.closed \
+                or raw.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+            return None
+        if isinstance(token, int):
+            return f"SET LOCAL statement_timeout = {int(token)}"
+        return "SET LOCAL statement_timeout = '" + token.replace("'", "''") + "'"
+
+    def restore_statement_timeout(self, token) -> None:
+        sql = self._restore_timeout_sql(self.connection, token)
+        if sql is not None:
+            self._control(sql)
+
+    async def arestore_statement_timeout(self, token) -> None:
+        sql = self._restore_timeout_sql(self.aconnection, token)
+        if sql is not None:
+            await self._acontrol(sql)
+
+    def is_statement_timeout_error(self, exc) -> bool:
+        """SQLSTATE 57014 (``query_canceled``): ``statement_timeout`` fired (or the
+        statement was cancelled by ``pg_cancel_backend``)."""
+        return isinstance(exc, pg_errors.QueryCanceled)
+
     # ---- health ------------------------------------------------------------------------------
     def health_check(self, deep: bool = False, timeout: float | None = None) -> dict:
         rows = self.execute("SELECT version(), pg_is_in_recovery()")

@@ -26,9 +26,11 @@ so plugins see a plain ``sqlite3.Connection`` in both worlds.
 """
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from typing import ClassVar
 
@@ -50,8 +52,12 @@ OPTIONS = ("journal_mode", "synchronous", "timeout", "transaction_mode", "foreig
 
 _BUSY = getattr(sqlite3, "SQLITE_BUSY", 5)
 _LOCKED = getattr(sqlite3, "SQLITE_LOCKED", 6)
+_INTERRUPT = getattr(sqlite3, "SQLITE_INTERRUPT", 9)
+#: virtual-machine instructions between two looks at the clock of a budget timeout
+PROGRESS_STEPS = 1000
 
 _memdb_supported: bool | None = None
+_monotonic = time.monotonic
 
 
 def memdb_supported() -> bool:
@@ -110,6 +116,27 @@ class SQLiteShared(SharedState):
     def stats(self) -> dict:
         return {"database": self.settings_dict["NAME"] if not self.memory else ":memory:",
                 "memory": self.memory}
+
+
+class _StatementClock:
+    """The deadline of the running statement under a budget timeout: ``started`` is the
+    trace callback (each statement's start), ``check`` the progress handler."""
+
+    __slots__ = ("deadline", "limit", "timeout_ms")
+
+    def __init__(self, timeout_ms: int):
+        self.deadline = math.inf
+        self.set(timeout_ms)
+
+    def set(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+        self.limit = timeout_ms / 1000.0
+
+    def started(self, _sql) -> None:
+        self.deadline = _monotonic() + self.limit
+
+    def check(self) -> int:
+        return 1 if _monotonic() > self.deadline else 0
 
 
 class SQLiteBackend(BaseBackend):
@@ -362,6 +389,79 @@ class SQLiteBackend(BaseBackend):
 
     def is_missing_table_error(self, exc) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
+
+    # ---- statement time limits (dorm.budget) ----------------------------------------------------------
+    # A trace callback marks the start of every statement and a progress handler (called
+    # every PROGRESS_STEPS virtual-machine instructions) interrupts one that runs past
+    # its start + the limit: SQLite then fails it with SQLITE_INTERRUPT. Both are
+    # installed on the connection while a budget timeout is in force, removed after.
+    # Note (SQLite itself): an interrupted INSERT/UPDATE/DELETE inside a transaction
+    # rolls the whole transaction back; ``restore_statement_timeout`` tells
+    # dorm.transaction so (no ROLLBACK of a transaction that is gone).
+    _budget_clock = None
+
+    def _clock_token(self, timeout_ms):
+        clock = self._budget_clock
+        if clock is None:
+            self._budget_clock = _StatementClock(timeout_ms)
+            return None
+        previous = clock.timeout_ms
+        clock.set(timeout_ms)
+        return previous
+
+    def set_statement_timeout(self, timeout_ms: int):
+        raw = self.ensure_connection()
+        token = self._clock_token(timeout_ms)
+        if token is None:
+            clock = self._budget_clock
+            raw.set_trace_callback(clock.started)
+            raw.set_progress_handler(clock.check, PROGRESS_STEPS)
+        return token
+
+    async def aset_statement_timeout(self, timeout_ms: int):
+        araw = await self.aensure_connection()
+        token = self._clock_token(timeout_ms)
+        if token is None:
+            clock = self._budget_clock
+            await araw.set_trace_callback(clock.started)
+            await araw.set_progress_handler(clock.check, PROGRESS_STEPS)
+        return token
+
+    def _restore_clock(self, token, in_transaction) -> bool:
+        """Apply ``token`` to the clock; True when the handlers must be removed."""
+        if self._in_transaction and not in_transaction:
+            self._in_transaction = False     # SQLite rolled the transaction back itself
+        if token is not None and self._budget_clock is not None:
+            self._budget_clock.set(token)
+            return False
+        self._budget_clock = None
+        return True
+
+    def restore_statement_timeout(self, token) -> None:
+        raw = self.connection
+        if raw is None:
+            self._budget_clock = None
+            return
+        if self._restore_clock(token, raw.in_transaction):
+            raw.set_progress_handler(None, 0)
+            raw.set_trace_callback(None)
+
+    async def arestore_statement_timeout(self, token) -> None:
+        araw = self.aconnection
+        if araw is None:
+            self._budget_clock = None
+            return
+        if self._restore_clock(token, araw.in_transaction):
+            await araw.set_progress_handler(None, 0)
+            await araw.set_trace_callback(None)
+
+    def is_statement_timeout_error(self, exc) -> bool:
+        if not isinstance(exc, sqlite3.OperationalError):
+            return False
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return code == _INTERRUPT
+        return str(exc) == "interrupted"
 
     # ---- health -----------------------------------------------------------------------------------------
     def health_check(self, deep: bool = False, timeout: float | None = None) -> dict:

@@ -46,6 +46,7 @@ class SQLiteFeatures(BaseFeatures):
     supports_transactions = True
     supports_savepoints = True
     supports_transactional_ddl = True          # explicit BEGIN, isolation_level=None
+    supports_statement_timeout = True          # dorm.budget: progress handler (backend.py)
 
     has_native_uuid = False
     has_native_duration = False
@@ -70,5 +71,7 @@ class SQLiteFeatures(BaseFeatures):
     supports_create_if_not_exists = True
     supports_covering_indexes = False
     supports_transaction_modes = True
+    #: ``PRAGMA defer_foreign_keys = ON`` (checks at COMMIT; used by ``dorm loaddata``)
+    can_defer_constraint_checks = True
     #: ``x -> '$.path'`` JSON operator
     supports_json_arrow = V >= (3, 38, 0)

@@ -56,7 +56,7 @@ from typing import Any, ClassVar
 
 from dorm.db.utils import (dbapi_class_for, knobs, mask_params, normalize_error, shorten,
                            shorten_params)
-from dorm.exceptions import DatabaseError, ImproperlyConfigured
+from dorm.exceptions import DatabaseError, ImproperlyConfigured, NotSupportedError
 from dorm.hookspecs import hookimpl
 
 from .features import BaseFeatures
@@ -213,6 +213,11 @@ class BaseBackend:
     _apins = 0
     #: auto field internal type -> column type of a foreign key pointing at it.
     rel_data_types: ClassVar[dict[str, str]] = {}
+    #: The per-statement time limit (ms) that ``dorm.budget`` put in force on this
+    #: connection, ``None`` when none. Set and cleared by ``dorm.budget`` only; while it
+    #: is set, an error for which ``is_statement_timeout_error`` is true is raised as
+    #: ``BudgetExceeded`` naming the limit.
+    budget_timeout_ms: int | None = None
 
     # ---- configuration ---------------------------------------------------------------
     @classmethod
@@ -581,8 +586,60 @@ class BaseBackend:
         return None
 
     def _wrap(self, exc: BaseException, sql: str | None) -> DatabaseError:
+        if self.budget_timeout_ms is not None and self.is_statement_timeout_error(exc):
+            return self._budget_timeout_error(exc, sql)
         return normalize_error(exc, self.classify_error(exc), alias=self.alias, vendor=self.vendor,
                                sql=sql, hint=self.error_hint(exc, sql))
+
+    # ---- statement time limits (dorm.budget) ---------------------------------------------
+    # Called by ``dorm.budget`` inside the atomic block the budget opened on this
+    # connection, only when ``features.supports_statement_timeout`` is true.
+    def set_statement_timeout(self, timeout_ms: int) -> Any:
+        """Cancel every statement this connection runs from now on that takes longer
+        than ``timeout_ms`` milliseconds (a positive int), until
+        ``restore_statement_timeout`` is called. Returns a token describing the limit in
+        force before (opaque to the caller), for ``restore_statement_timeout``. A
+        cancelled statement must raise a driver error for which
+        ``is_statement_timeout_error`` is true."""
+        raise self._no_statement_timeout()
+
+    def restore_statement_timeout(self, token: Any) -> None:
+        """Put back the limit in force before the ``set_statement_timeout`` call that
+        returned ``token``. Called when the budget block exits, before its atomic block
+        ends, also after a failure (a cancelled statement, an aborted transaction):
+        then it restores what it can and does not raise."""
+        raise self._no_statement_timeout()
+
+    async def aset_statement_timeout(self, timeout_ms: int) -> Any:
+        """Async twin of ``set_statement_timeout`` (on the async connection)."""
+        raise self._no_statement_timeout()
+
+    async def arestore_statement_timeout(self, token: Any) -> None:
+        """Async twin of ``restore_statement_timeout``."""
+        raise self._no_statement_timeout()
+
+    def _no_statement_timeout(self) -> NotSupportedError:
+        return NotSupportedError(
+            f"{self.display_name} (database alias {self.alias!r}) cannot bound the run time of "
+            "statements: budget(timeout_ms=...) needs a backend whose "
+            "features.supports_statement_timeout is true; use budget(max_rows=...) only")
+
+    def is_statement_timeout_error(self, exc: BaseException) -> bool:
+        """True when driver error ``exc`` is the cancellation of a statement that ran
+        past the limit of ``set_statement_timeout``."""
+        return False
+
+    def _budget_timeout_error(self, exc: BaseException, sql: str | None) -> DatabaseError:
+        from dorm.exceptions import BudgetExceeded
+
+        limit = self.budget_timeout_ms
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err = BudgetExceeded(f"Statement cancelled: it ran longer than the active budget "
+                             f"timeout_ms={limit} (database alias {self.alias!r}, "
+                             f"{self.display_name}: {detail}).")
+        err.alias, err.vendor, err.sql = self.alias, self.vendor, sql
+        err.timeout_ms, err.max_rows, err.rows = limit, None, None
+        return err
 
     def _can_retry(self, exc, sql, kind) -> bool:
         knobs.ensure()

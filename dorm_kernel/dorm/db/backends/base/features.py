@@ -44,6 +44,10 @@ class BaseFeatures:
     supports_savepoints = True
     supports_transactional_ddl = True
     autocommits_when_autocommit_is_off = False
+    #: ``dorm.budget.budget(timeout_ms=...)``: the backend implements
+    #: ``set_statement_timeout`` / ``restore_statement_timeout`` (+ ``a*`` twins) and
+    #: ``is_statement_timeout_error`` (else such a budget raises ``NotSupportedError``)
+    supports_statement_timeout = False
 
     # types
     has_native_uuid = False
@@ -82,3 +86,14 @@ class BaseFeatures:
     supports_covering_indexes = False
     #: ``OPTIONS["transaction_mode"]``: BEGIN DEFERRED/IMMEDIATE/EXCLUSIVE
     supports_transaction_modes = False
+
+    # data commands (``dorm flush`` / ``dorm loaddata`` / ``dorm doctor``)
+    #: ``TRUNCATE TABLE a, b CASCADE`` empties tables that reference each other in one
+    #: statement (else ``flush`` deletes rows table by table, dependents first)
+    supports_truncate_cascade = False
+    #: ``ops.defer_constraint_checks_sql()`` postpones foreign key checks to COMMIT for
+    #: the current transaction (``loaddata`` then inserts rows in any order)
+    can_defer_constraint_checks = False
+    #: network servers: ``(OPTIONS key, values that require transport encryption)``;
+    #: ``dorm doctor`` warns about a remote HOST without one (None: not applicable)
+    tls_option: tuple[str, tuple[str, ...]] | None = None
