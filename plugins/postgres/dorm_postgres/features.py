@@ -35,6 +35,7 @@ class PostgresFeatures(BaseFeatures):
     supports_transactions = True
     supports_savepoints = True
     supports_transactional_ddl = True
+    supports_statement_timeout = True        # dorm.budget: SET LOCAL statement_timeout
 
     has_native_uuid = True
     has_native_duration = True
@@ -62,6 +63,9 @@ class PostgresFeatures(BaseFeatures):
     supports_transaction_modes = False
 
     supports_concurrent_index = True         # CREATE INDEX CONCURRENTLY (outside a transaction)
+    supports_truncate_cascade = True         # dorm flush: one TRUNCATE ... CASCADE
+    #: dorm doctor: a remote HOST should require TLS (libpq ``sslmode``)
+    tls_option = ("sslmode", ("require", "verify-ca", "verify-full"))
 
     @property
     def supports_cte_cycle_clause(self) -> bool:
@@ -73,3 +77,9 @@ class PostgresFeatures(BaseFeatures):
     supports_jsonb = True
     supports_range_fields = True             # int4range ... tstzrange (range_fields.py)
     supports_citext = True                   # the citext extension (citext.py)
+    # read by the PostgreSQL-only migration operations and ExclusionConstraint
+    # (pg_operations.py, pg_partitions.py, pg_policies.py, constraints.py); absent = False
+    supports_materialized_views = True
+    supports_table_partitioning = True       # declarative RANGE/LIST/HASH partitioning
+    supports_row_level_security = True       # ALTER TABLE ... ROW LEVEL SECURITY, policies
+    supports_exclusion_constraints = True    # EXCLUDE USING gist/spgist/btree

@@ -1,8 +1,10 @@
 """The ``dorm`` plugin of dorm-postgres (entry point ``postgres = "dorm_postgres.plugin"``).
 
 Registers the ``postgresql`` engine (aliases ``postgres``, ``psql``), ``ArrayField``,
-``HStoreField``, ``CITextField``, the range fields and ``dorm.Range``, and the
-PostgreSQL lookups (array, jsonb, hstore, search, range, ``unaccent``). Importing this
+``HStoreField``, ``CITextField``, the range fields, ``dorm.Range`` and
+``dorm.ExclusionConstraint``, the PostgreSQL lookups (array, jsonb, hstore, search,
+range, ``unaccent``) and the PostgreSQL migration operations (enums, online,
+materialized views, partitioning, row-level security and policies). Importing this
 module does not import psycopg: the backend, fields and lookups modules load when
 first used.
 
@@ -195,9 +197,20 @@ def _register_citext_range_unaccent_lookups(register):
 def dorm_register_migration_operations(register):
     from .enums import ENUM_OPERATIONS
     from .online import ONLINE_OPERATIONS
+    from .pg_operations import VIEW_PARTITION_OPERATIONS
+    from .pg_policies import POLICY_OPERATIONS
 
-    for cls in [*ENUM_OPERATIONS, *ONLINE_OPERATIONS]:
+    for cls in [*ENUM_OPERATIONS, *ONLINE_OPERATIONS, *VIEW_PARTITION_OPERATIONS, *POLICY_OPERATIONS]:
         register(cls)
+
+
+@hookimpl(specname="dorm_register_expressions")
+def register_exclusion_constraint(register):
+    # like dorm.Range: the kernel's way to expose a plugin class as ``dorm.<Name>``
+    # (``dorm.ExclusionConstraint``, the path migration files import it from)
+    from .constraints import ExclusionConstraint
+
+    register(ExclusionConstraint)
 
 
 @hookimpl

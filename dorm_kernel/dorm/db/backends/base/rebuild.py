@@ -26,6 +26,8 @@ class TableRebuildMixin:
     def add_constraint(self, model, constraint) -> None:
         info = self.table_model(model)
         kind, sql = self.constraint_sql(info, constraint)
+        if kind == "none":
+            return
         if kind == "index":
             self.execute(sql)
             return
@@ -36,6 +38,8 @@ class TableRebuildMixin:
     def remove_constraint(self, model, constraint) -> None:
         info = self.table_model(model)
         kind, _ = self.constraint_sql(info, constraint)
+        if kind == "none":
+            return
         if kind == "index":
             return super().remove_constraint(model, constraint)
         kept = [c for c in info.constraints if getattr(c, "name", None) != constraint.name]

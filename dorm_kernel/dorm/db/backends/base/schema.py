@@ -386,7 +386,8 @@ class BaseSchemaEditor:
         ``CONSTRAINT name`` prefix), or ``("index", CREATE INDEX statement)`` for one
         implemented as an index (a conditional unique constraint). A constraint object
         may provide its own ``constraint_sql(table_model, schema_editor)`` returning the
-        same pair (plugins: exclusion constraints)."""
+        same pair (plugins: exclusion constraints), or ``("none", "")`` when it has no
+        SQL on this backend (the schema editor then creates and drops nothing)."""
         custom = getattr(constraint, "constraint_sql", None)
         if callable(custom):
             return custom(info, self, if_not_exists=if_not_exists)
@@ -501,7 +502,7 @@ class BaseSchemaEditor:
             kind, sql = self.constraint_sql(info, constraint, if_not_exists=if_not_exists)
             if kind == "table":
                 items.append(self.named(constraint.name, sql))
-            else:
+            elif kind != "none":
                 after.append(sql)
         for field in info.fields:
             if self._wants_index(field):
@@ -746,6 +747,8 @@ class BaseSchemaEditor:
     def add_constraint(self, model, constraint) -> None:
         info = self.table_model(model)
         kind, sql = self.constraint_sql(info, constraint)
+        if kind == "none":
+            return
         if kind == "index":
             self.execute(sql)
             return
@@ -755,6 +758,8 @@ class BaseSchemaEditor:
     def remove_constraint(self, model, constraint) -> None:
         info = self.table_model(model)
         kind, _ = self.constraint_sql(info, constraint)
+        if kind == "none":
+            return
         if kind == "index":
             self.execute(self.sql_delete_index.format(if_exists="", name=self.quote_name(constraint.name)))
             return
