@@ -62,7 +62,11 @@ def dorm_register_migration_operations(register):
 
 @hookimpl
 def dorm_register_commands(cli):
-    from dorm.cli import migrate_commands, schema_commands
+    from dorm.cli import (dbcheck, doctor, dumpdata, flush, loaddata, migrate_commands,
+                          migrations_graph, reset, runscript, schema_commands, sql)
 
     for cmd in (*migrate_commands.COMMANDS, *schema_commands.COMMANDS):
         cli.add_command(cmd)
+    for module in (sql, dbcheck, dumpdata, loaddata, flush, runscript, doctor, migrations_graph,
+                   reset):
+        cli.add_command(module.COMMAND)

@@ -184,10 +184,16 @@ def shell_namespace() -> dict:
 
 @click.command("shell")
 @click.option("-c", "--command", "command", metavar="CODE", help="Run CODE and exit instead of a REPL.")
+@click.option("--database", "--alias", "database", default=None, metavar="ALIAS",
+              help="Use DATABASES[ALIAS] as the 'default' database.")
 @settings_option
-def shell(command: str | None) -> None:
+def shell(command: str | None, database: str | None) -> None:
     """Python REPL with dorm, settings and the installed apps' models imported."""
-    load_settings(required=False)
+    load_settings(required=database is not None)
+    if database is not None:
+        from ._common import use_as_default
+
+        use_as_default(database)
     namespace = shell_namespace()
     if command is not None:
         exec(compile(command, "<dorm shell -c>", "exec"), namespace)  # noqa: S102 - user code, like python -c

@@ -186,10 +186,13 @@ def _print_plan(migrations_by_app, loader, out=click.echo) -> None:
 @click.option("--rename-field", multiple=True, metavar="APP.MODEL.OLD:NEW", help="Declare a field rename.")
 @click.option("-v", "--verbosity", type=click.IntRange(0, 3), default=1, show_default=True,
               help="3 prints the generated files with --dry-run/--check.")
+@click.option("--database", "--alias", "database", default=None, metavar="ALIAS",
+              help="First check that the history applied on ALIAS is consistent (default: "
+                   "no database is read).")
 @settings_option
 @handle_errors
 def makemigrations(app_labels, name, empty, check, dry_run, merge, no_input, rename_model,
-                   rename_field, verbosity):
+                   rename_field, verbosity, database):
     """Create migrations from the changes in your models."""
     from dorm.migrations import (
         InteractiveQuestioner,
@@ -203,6 +206,8 @@ def makemigrations(app_labels, name, empty, check, dry_run, merge, no_input, ren
     _check_name(name)
     load_settings(required=True)
     hints = _parse_renames(rename_model, rename_field)
+    if database is not None:
+        _loader(_connection(database)).check_consistent_history()
     loader = _loader()
     apps = _resolve_apps(loader, app_labels) if app_labels else list(loader.apps)
     labels = [a.label for a in apps]
@@ -436,10 +441,13 @@ def _warn_unmigrated(loader) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the SQL instead of running it.")
 @click.option("--prune", is_flag=True,
               help="Delete dorm_migrations rows of migrations whose files no longer exist.")
+@click.option("--run-syncdb", is_flag=True,
+              help="Also create the tables of apps without migrations (before migrating).")
 @click.option("-v", "--verbosity", type=click.IntRange(0, 3), default=1, show_default=True)
 @settings_option
 @handle_errors
-def migrate(app_label, target, database, fake, fake_initial, show_plan, dry_run, prune, verbosity):
+def migrate(app_label, target, database, fake, fake_initial, show_plan, dry_run, prune, run_syncdb,
+            verbosity):
     """Apply migrations (or unapply back to TARGET).
 
     Without arguments every pending migration of every app is applied. With APP_LABEL,
@@ -452,11 +460,11 @@ def migrate(app_label, target, database, fake, fake_initial, show_plan, dry_run,
         if len(aliases) > 1 and verbosity >= 1:
             click.echo(f"== {alias} ==")
         _migrate_alias(alias, app_label, target, fake, fake_initial, show_plan, dry_run, prune,
-                       verbosity)
+                       verbosity, run_syncdb)
 
 
 def _migrate_alias(database, app_label, target, fake, fake_initial, show_plan, dry_run, prune,
-                   verbosity):
+                   verbosity, run_syncdb=False):
     from dorm.migrations import MigrationExecutor
 
     connection = _connection(database)
@@ -466,6 +474,11 @@ def _migrate_alias(database, app_label, target, fake, fake_initial, show_plan, d
     if prune:
         _prune(loader, connection, app_label, dry_run)
         return
+    if run_syncdb:
+        from .syncdb import sync_apps
+
+        sync_apps(connection, loader, app_label, dry_run=dry_run, show_plan=show_plan,
+                  verbosity=verbosity)
     loader.check_conflicts()
     loader.check_consistent_history()
     executor = MigrationExecutor(connection, loader)

@@ -273,3 +273,11 @@ class PostgresOperations(BaseOperations):
         if nowait and skip_locked:
             raise NotSupportedError("select_for_update(): nowait and skip_locked are exclusive")
         return super().for_update_sql(nowait=nowait, skip_locked=skip_locked, of=of)
+
+    # -- data commands (dorm flush / loaddata) -------------------------------------------
+    def sequence_reset_sql(self, table: str, column: str) -> list[tuple[str, list]]:
+        """``setval`` of the identity/serial sequence of ``table.column`` to the largest
+        value + 1 (``pg_get_serial_sequence`` is NULL for a column without one: no-op)."""
+        qt, qc = self.quote_name(table), self.quote_name(column)
+        return [(f"SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX({qc}), 0) + 1, false) "
+                 f"FROM {qt}", [qt, column])]

@@ -360,3 +360,14 @@ class SQLiteOperations(BaseOperations):
         if internal_type == "DurationField":
             return _conv_duration
         return None
+
+    # -- data commands (dorm flush / loaddata) -------------------------------------------
+    def sequence_reset_sql(self, table: str, column: str) -> list[tuple[str, list]]:
+        """Auto primary keys are ``AUTOINCREMENT``: their counter lives in
+        ``sqlite_sequence`` (explicit keys move it forward by themselves; after a flush
+        this sets it back)."""
+        return [(f"UPDATE sqlite_sequence SET seq = (SELECT COALESCE(MAX({self.quote_name(column)}), 0) "
+                 f"FROM {self.quote_name(table)}) WHERE name = ?", [table])]
+
+    def defer_constraint_checks_sql(self) -> str | None:
+        return "PRAGMA defer_foreign_keys = ON"

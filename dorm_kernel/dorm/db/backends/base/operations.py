@@ -304,6 +304,22 @@ class BaseOperations:
     def health_check_sql(self) -> str:
         return "SELECT 1"
 
+    # -- data commands (dorm flush / loaddata) -------------------------------------------
+    def sequence_reset_sql(self, table: str, column: str) -> list[tuple[str, list]]:
+        """``[(sql, params)]`` that make the next generated value of the auto-increment
+        column ``table.column`` follow the largest stored value (1 on an empty table).
+
+        ``[]`` (the default) when the database derives the next value from the rows
+        itself or cannot move its sequence. ``table`` and ``column`` are validated
+        identifiers; quote them, bind everything else.
+        """
+        return []
+
+    def defer_constraint_checks_sql(self) -> str | None:
+        """The statement that postpones foreign key checks to the end of the current
+        transaction (only called when ``features.can_defer_constraint_checks``)."""
+        return None
+
     # -- aggregates ----------------------------------------------------------------------
     def aggregate_sql(self, function: str, inner_sql: str, internal_type: str | None = None) -> str:
         """SQL of aggregate ``function`` (``"SUM"``, ``"AVG"``...) over ``inner_sql``
