@@ -436,6 +436,60 @@ def test_dorm_execute_wrapper_sees_normalised_errors(file_db, registered):
     assert seen == [ProgrammingError]
 
 
+def test_wrapper_registered_after_the_connection_opened_applies_to_it(file_db):
+    """The dorm_execute composition follows the plugin set, not the connection's age."""
+    conn = connections["default"]
+    conn.execute("SELECT 1")  # opened before the plugin exists
+    tracer = TracingPlugin()
+    name = plugins.register(tracer)
+    try:
+        conn.execute("SELECT 5")
+        assert ("after", "SELECT 5", [(5,)]) in tracer.calls
+    finally:
+        plugins.unregister(name)
+    conn.execute("SELECT 6")
+    assert not [c for c in tracer.calls if c[1] == "SELECT 6"]
+
+
+def test_wrappers_see_a_connection_that_cannot_be_opened(tmp_path, registered):
+    """Opening the connection is part of an observed statement: a breaker wrapper counts
+    a database that cannot be reached (sync and async)."""
+    seen = []
+
+    class Breaker:
+        @dorm.hookimpl(wrapper=True)
+        def dorm_execute(self, backend, sql, params, many):
+            try:
+                result = yield
+            except Exception as exc:
+                seen.append(type(exc))
+                raise
+            if asyncio.iscoroutine(result):
+                async def awaited():
+                    try:
+                        return await result
+                    except Exception as exc:
+                        seen.append(type(exc))
+                        raise
+                return awaited()
+            return result
+
+    registered(Breaker())
+    missing = str(tmp_path / "no-such-dir" / "db.sqlite3")
+    with dorm.settings.override(DATABASES={"default": {"ENGINE": "sqlite", "NAME": missing}}):
+        with pytest.raises(dorm.exceptions.OperationalError):
+            connections["default"].execute("SELECT 1")
+        assert seen == [dorm.exceptions.OperationalError]
+
+        async def go():
+            conn = await connections.aget()
+            await conn.aexecute("SELECT 1")
+
+        with pytest.raises(dorm.exceptions.OperationalError):
+            asyncio.run(go())
+        assert seen == [dorm.exceptions.OperationalError] * 2
+
+
 async def test_dorm_execute_wrapper_async(file_db, registered):
     tracer = registered(TracingPlugin())
     conn = await connections.aget()

@@ -243,9 +243,7 @@ def test_postgres_closed_port_alias_next_to_a_working_one(pg_settings):
     with configured({"default": dict(pg_settings), "down": down}, breakers):
         with pytest.raises(OperationalError, match="127.0.0.1:1"):
             Payment.objects.using("down").count()
-        if alias_breaker("down").failures == 0:
-            pytest.xfail("kernel limitation: connection failures happen before dorm_execute, so the "
-                         "per-alias guard cannot see them (docs/resilience.md, 'Limits')")
+        assert alias_breaker("down").failures == 1  # the refused connection counted
         with pytest.raises(OperationalError):
             Payment.objects.using("down").count()
         assert get_state("db:down")["state"] == "open"

@@ -782,8 +782,8 @@ class PostgresBackend(BaseBackend):
                 self._checkin(raw)
 
     def _run(self, op, sql, params, kind):
-        if self.connection is None:
-            self.connection = self._checkout()
+        # BaseBackend._run checks a connection out (ensure_connection -> _open_configured),
+        # inside the dorm_execute wrappers when there are any
         try:
             return BaseBackend._run(self, op, sql, params, kind)
         finally:
@@ -1011,7 +1011,7 @@ class PostgresBackend(BaseBackend):
         if araw is None:
             araw = await self._acheckout()
         try:
-            if (self._hook is not None or _base._pre_query.has_receivers()
+            if (self._execute_hook() is not None or _base._pre_query.has_receivers()
                     or _base._post_query.has_receivers()
                     or self._log.isEnabledFor(_DEBUG)):
                 return await self._arun_observed(aop, araw, sql, params, kind)

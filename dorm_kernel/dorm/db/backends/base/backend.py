@@ -73,6 +73,28 @@ _pre_query = None
 _post_query = None
 
 
+#: bumped whenever the plugin set changes: backends recompose their ``dorm_execute``
+#: caller lazily at their next statement (a wrapper registered at run time applies to
+#: connections that are already open, and to the first statement of a new one)
+_plugin_generation = [0]
+_generation_subscribed = [False]
+
+
+def _subscribe_plugin_generation() -> None:
+    if _generation_subscribed[0]:
+        return
+    _generation_subscribed[0] = True
+    try:
+        from dorm.plugins import on_change
+    except ImportError:  # pragma: no cover - stripped-down installs
+        return
+
+    def bump():
+        _plugin_generation[0] += 1
+
+    on_change(bump)
+
+
 def _load_signals() -> None:
     """Import ``dorm.signals`` once (lazily, so the db layer imports cheaply)."""
     global _pre_query, _post_query
@@ -260,12 +282,14 @@ class BaseBackend:
         self._atomic_levels: list = []   # managed by dorm.transaction
         self._in_transaction = False
         self._hook = None
+        self._hook_generation = -1       # _plugin_generation the hook was composed for
         self._pending = None
         self._introspection = None
         self._log = logging.getLogger(f"dorm.db.backends.{self.vendor}")
         error = getattr(self.Database, "Error", None)
         self._driver_error = error if isinstance(error, type) else Exception
         _load_signals()
+        _subscribe_plugin_generation()
         knobs.ensure()
 
     def __repr__(self) -> str:
@@ -363,6 +387,14 @@ class BaseBackend:
         plugins.get_plugin_manager().hook.dorm_connection_created(
             backend=self, connection=raw, alias=self.alias
         )
+
+    def _execute_hook(self):
+        """The ``dorm_execute`` caller for this backend's statements, or ``None`` when no
+        plugin wraps statements; recomposed after the plugin set changed."""
+        if self._hook_generation != _plugin_generation[0]:
+            self._hook_generation = _plugin_generation[0]
+            self._hook = self._compose_execute_hook()
+        return self._hook
 
     def _compose_execute_hook(self):
         """The ``dorm_execute`` caller, or ``None`` when no plugin wraps statements."""
@@ -649,17 +681,20 @@ class BaseBackend:
     # ---- the statement path (sync) ------------------------------------------------------
     def _observed(self) -> bool:
         """Does anything watch statements (hook, signal receivers, DEBUG log)?"""
-        return (self._hook is not None or _pre_query.has_receivers()
+        return (self._execute_hook() is not None or _pre_query.has_receivers()
                 or _post_query.has_receivers() or self._log.isEnabledFor(_DEBUG))
 
     def _run(self, op, sql, params, kind):
+        # inlined _observed() and _execute_hook(): this is the hot path
+        hook = self._hook if self._hook_generation == _plugin_generation[0] else self._execute_hook()
+        if (hook is not None or _pre_query.has_receivers() or _post_query.has_receivers()
+                or self._log.isEnabledFor(_DEBUG)):
+            # observed: opening the connection is part of the statement, so wrappers
+            # (breakers, tracing) and post_query see a server that refuses connections
+            return self._run_observed(op, sql, params, kind, hook)
         raw = self.connection
         if raw is None:
             raw = self.ensure_connection()
-        # inlined _observed(): this is the hot path
-        if (self._hook is not None or _pre_query.has_receivers() or _post_query.has_receivers()
-                or self._log.isEnabledFor(_DEBUG)):
-            return self._run_observed(op, raw, sql, params, kind)
         t0 = _perf()
         try:
             result = op(raw, sql, params)
@@ -670,7 +705,10 @@ class BaseBackend:
             self._log_slow(sql, params, elapsed)
         return result
 
-    def _core(self, op, raw, sql, params, kind):
+    def _core(self, op, sql, params, kind):
+        raw = self.connection
+        if raw is None:
+            raw = self.ensure_connection()
         try:
             return op(raw, sql, params)
         except self._driver_error as exc:
@@ -696,26 +734,26 @@ class BaseBackend:
     def _pending_statement(self):
         return self._pending()
 
-    def _call_hook(self, thunk, sql, params, many):
+    def _call_hook(self, hook, thunk, sql, params, many):
         previous = self._pending
         self._pending = thunk
         try:
-            return self._hook(backend=self, sql=sql, params=params, many=many)
+            return hook(backend=self, sql=sql, params=params, many=many)
         finally:
             self._pending = previous
 
-    def _run_observed(self, op, raw, sql, params, kind):
+    def _run_observed(self, op, sql, params, kind, hook):
         vendor = self.vendor
         many = kind is MANY
         if _pre_query.has_receivers(vendor):
             _pre_query.send(vendor, sql=sql, params=params, alias=self.alias, many=many)
         t0 = _perf()
         try:
-            if self._hook is not None:
+            if hook is not None:
                 result = self._call_hook(
-                    functools.partial(self._core, op, raw, sql, params, kind), sql, params, many)
+                    hook, functools.partial(self._core, op, sql, params, kind), sql, params, many)
             else:
-                result = self._core(op, raw, sql, params, kind)
+                result = self._core(op, sql, params, kind)
         except Exception as exc:
             self._after(sql, params, _perf() - t0, exc, None, many)
             raise
@@ -801,6 +839,8 @@ class BaseBackend:
     async def _arun(self, aop, sql, params, kind):
         araw = self.aconnection
         if araw is None:
+            if self._observed():  # open the connection inside the observed statement
+                return await self._arun_observed(aop, None, sql, params, kind)
             araw = await self.aensure_connection()
         return await self._arun_on(araw, aop, sql, params, kind)
 
@@ -820,6 +860,8 @@ class BaseBackend:
         return result
 
     async def _acore(self, aop, araw, sql, params, kind):
+        if araw is None:
+            araw = await self.aensure_connection()
         try:
             return await aop(araw, sql, params)
         except self._driver_error as exc:
@@ -847,10 +889,12 @@ class BaseBackend:
         if _pre_query.has_receivers(vendor):
             _pre_query.send(vendor, sql=sql, params=params, alias=self.alias, many=many)
         t0 = _perf()
+        hook = self._execute_hook()
         try:
-            if self._hook is not None:
+            if hook is not None:
                 result = self._call_hook(
-                    functools.partial(self._acore, aop, araw, sql, params, kind), sql, params, many)
+                    hook, functools.partial(self._acore, aop, araw, sql, params, kind), sql, params,
+                    many)
                 if asyncio.iscoroutine(result) or hasattr(result, "__await__"):
                     result = await result
             else:
