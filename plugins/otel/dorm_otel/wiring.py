@@ -6,26 +6,12 @@ Contract:
   first removing one installed earlier (so there is never more than one: calling
   ``instrument()`` twice never doubles spans). ``remove()`` unregisters it; calling it
   when nothing is installed is fine. Both are thread-safe.
-* Connections: the kernel decides once per connection, when it opens, whether any
-  plugin wraps statements (``BaseBackend._hook``). So that ``instrument()`` also
-  traces connections that are already open, ``install`` re-composes the hook of every
-  backend the connection handler knows (all threads, all event loops) whose hook is
-  still ``None``; that change is safe at any moment because a statement reads the
-  hook before it decides to call it. ``remove`` re-composes only the backends of the
-  calling thread (sync ones, and async ones of the running loop): there the change
-  cannot race a statement; elsewhere the hook stays composed and simply runs no
-  tracer (a few microseconds per statement) until that connection is reopened.
-  PostgreSQL re-composes on its own at each pool checkout.
-
-This module touches kernel internals (``ConnectionHandler._sync_backends``,
-``_loops``, ``BaseBackend._hook`` / ``_compose_execute_hook``), each guarded so a
-kernel without them degrades to "connections opened from now on". A kernel that
-re-composes hooks itself on ``dorm.plugins.on_change`` would make that part
-unnecessary.
+* Connections need nothing from here: the kernel recomposes every backend's
+  ``dorm_execute`` wrappers after the plugin set changes, so registering or
+  unregistering the tracer applies to connections that are already open too.
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 
 PLUGIN_NAME = "otel-tracing"
@@ -46,8 +32,7 @@ def installed():
 
 
 def install(plugin) -> None:
-    """Register ``plugin`` (replacing the tracer installed before) and make the open
-    connections compose it."""
+    """Register ``plugin``, replacing the tracer installed before."""
     global _installed
     from dorm import plugins
 
@@ -55,19 +40,12 @@ def install(plugin) -> None:
         _unregister_locked()
         plugins.register(plugin, name=PLUGIN_NAME)
         _installed = plugin
-    for backend in _known_backends():
-        if getattr(backend, "_hook", False) is None:
-            _recompose(backend)
 
 
 def remove() -> bool:
     """Unregister the installed tracer; return whether one was installed."""
     with _lock:
-        removed = _unregister_locked()
-    if removed:
-        for backend in _own_backends():
-            _recompose(backend)
-    return removed
+        return _unregister_locked()
 
 
 def _unregister_locked() -> bool:
@@ -83,51 +61,3 @@ def _unregister_locked() -> bool:
             plugins.unregister(candidate)
             removed = True
     return removed
-
-
-def _recompose(backend) -> None:
-    compose = getattr(backend, "_compose_execute_hook", None)
-    if compose is not None and hasattr(backend, "_hook"):
-        backend._hook = compose()
-
-
-def _handler():
-    from dorm.db import connections
-
-    return connections
-
-
-def _known_backends() -> list:
-    """Every backend instance the connection handler tracks (all threads, all loops)."""
-    handler = _handler()
-    lock = getattr(handler, "_lock", None)
-    if lock is None:
-        return []
-    with lock:
-        found = list(getattr(handler, "_sync_backends", ()))
-        states = list(getattr(handler, "_loops", {}).values())
-    for state in states:
-        found += _loop_backends(state)
-    return found
-
-
-def _own_backends() -> list:
-    """The backends only the calling thread uses: its sync ones and the async ones of
-    the event loop running here (if any)."""
-    handler = _handler()
-    found = list(handler.all(initialized_only=True))
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return found
-    state = getattr(handler, "_loops", {}).get(loop)
-    return found + (_loop_backends(state) if state is not None else [])
-
-
-def _loop_backends(state) -> list:
-    for _ in range(3):      # another thread may add a backend meanwhile: retry the copy
-        try:
-            return list(state.backends())
-        except RuntimeError:
-            continue
-    return []

@@ -44,7 +44,7 @@ from typing import ClassVar
 
 import psycopg
 from dorm.db.backends.base import backend as _base
-from dorm.db.backends.base.backend import READ, BaseBackend, SharedState
+from dorm.db.backends.base.backend import READ, BaseBackend, SharedState, _plugin_generation
 from dorm.db.utils import knobs
 from dorm.exceptions import ImproperlyConfigured, OperationalError
 from psycopg import errors as pg_errors
@@ -105,25 +105,6 @@ def to_pg(sql: str) -> bytes:
                 _converted.clear()
             _converted[sql] = query
     return query
-
-# plugin changes (a dorm_execute wrapper registered at run time) recompose the hook
-_plugin_generation = [0]
-_subscribed = [False]
-
-
-def _subscribe_plugins() -> None:
-    if _subscribed[0]:
-        return
-    _subscribed[0] = True
-    try:
-        from dorm.plugins import on_change
-    except ImportError:  # pragma: no cover
-        return
-
-    def bump():
-        _plugin_generation[0] += 1
-
-    on_change(bump)
 
 
 def _adapters() -> AdaptersMap:
@@ -572,7 +553,6 @@ class PostgresBackend(BaseBackend):
     def __init__(self, settings_dict: dict, alias: str = "default", shared=None):
         super().__init__(settings_dict, alias, shared)
         self._pins = 0                     # users of the pinned sync connection
-        _subscribe_plugins()
         self._generation = -1
 
     @property
