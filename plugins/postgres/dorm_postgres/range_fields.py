@@ -276,21 +276,25 @@ def _bound_text(value) -> str:
 
 
 # ---- bound converters -----------------------------------------------------------------------------
-def _to_int(value) -> int:
+def _to_int(value, *, bits: int, hint: str = "") -> int:
+    """``value`` as a whole number that fits a signed ``bits``-bit range bound."""
     if isinstance(value, bool):
         raise TypeError("a bool is not an integer bound")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("not a whole number")
-        return int(value)
-    if isinstance(value, (str, decimal.Decimal)):
+        value = int(value)
+    elif isinstance(value, (str, decimal.Decimal)):
         number = decimal.Decimal(str(value).strip())
         if number != number.to_integral_value():
             raise ValueError("not a whole number")
-        return int(number)
-    raise TypeError(f"expected an int, got {type(value).__name__}")
+        value = int(number)
+    elif not isinstance(value, int):
+        raise TypeError(f"expected an int, got {type(value).__name__}")
+    limit = 2 ** (bits - 1)
+    if not -limit <= value < limit:
+        raise ValueError(f"out of the int{bits // 8}range bounds{hint}")
+    return value
 
 
 class IntegerRangeField(RangeField):
@@ -300,10 +304,7 @@ class IntegerRangeField(RangeField):
     psycopg_range = "Int4Range"
 
     def bound_to_python(self, value):
-        value = _to_int(value)
-        if not -2**31 <= value < 2**31:
-            raise ValueError("out of the int4range bounds (use BigIntegerRangeField)")
-        return value
+        return _to_int(value, bits=32, hint=" (use BigIntegerRangeField)")
 
 
 class BigIntegerRangeField(RangeField):
@@ -313,10 +314,7 @@ class BigIntegerRangeField(RangeField):
     psycopg_range = "Int8Range"
 
     def bound_to_python(self, value):
-        value = _to_int(value)
-        if not -2**63 <= value < 2**63:
-            raise ValueError("out of the int8range bounds")
-        return value
+        return _to_int(value, bits=64)
 
 
 class DecimalRangeField(RangeField):
