@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .base import STATE_DB
 from .row_loader import row_loader
 
 
@@ -41,8 +40,8 @@ class ModelIterable:
         def hydrate(rows, db):
             if converters:
                 rows = _convert(rows, converters)
-            if rows and len(rows[0]) != width:
-                return _load_generic(model, names, plan, rows, db)
+            if rows and len(rows[0]) != width:  # a driver added columns: unpack those too
+                return row_loader(model, names, plan, len(rows[0]))(rows, db)
             return load(rows, db)
         return hydrate
 
@@ -61,38 +60,6 @@ def _plan_related(nodes):
                      start + fields.index(model._meta.pk), model, _plan_related(children),
                      reverse_name))
     return plan
-
-
-def _load_generic(model, names, plan, rows, db):
-    """Rows whose width differs from the compiled select list (never expected; kept
-    so that an odd driver row degrades to slower, not to wrong)."""
-    out = []
-    for row in rows:
-        obj = model.__new__(model)
-        d = dict(zip(names, row))
-        d[STATE_DB] = db
-        obj.__dict__ = d
-        if plan:
-            _attach_related(row, obj, plan, db)
-        out.append(obj)
-    return out
-
-
-def _attach_related(row, obj, plan, db):
-    cache = obj._state.fields_cache
-    for name, start, end, attnames, pk_pos, model, children, reverse_name in plan:
-        if row[pk_pos] is None:
-            cache[name] = None
-            continue
-        rel = model.__new__(model)
-        d = dict(zip(attnames, row[start:end]))
-        d[STATE_DB] = db
-        rel.__dict__ = d
-        if children:
-            _attach_related(row, rel, children, db)
-        if reverse_name:
-            rel._state.fields_cache[reverse_name] = obj
-        cache[name] = rel
 
 
 class ValuesIterable:

@@ -5,7 +5,8 @@ import re
 
 from dorm.budget import check_rowcount
 
-from .base import STATE_DB
+from .iterables import _convert
+from .row_loader import row_loader
 from .sansio import run_async, run_sync
 
 _PLACEHOLDER = re.compile(r"%s|\$\d+")
@@ -72,21 +73,9 @@ class RawQuerySet:
                 c = f.get_db_converters(conn)
                 if c:
                     convs.append((i, c))
-        out = []
-        model = self.model
-        for row in rows:
-            row = list(row)
-            for i, cs in convs:
-                v = row[i]
-                for c in cs:
-                    v = c(v)
-                row[i] = v
-            obj = model.__new__(model)
-            d = dict(zip(attnames, row))
-            d[STATE_DB] = db
-            obj.__dict__ = d
-            out.append(obj)
-        return out
+        if not rows:
+            return []
+        return row_loader(self.model, attnames, None, len(attnames))(_convert(rows, convs), db)
 
     def __iter__(self):
         if self._result_cache is None:
